@@ -1,0 +1,1 @@
+"""Sunflower: the backend of a district's digital-governance centre."""

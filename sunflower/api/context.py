@@ -1,0 +1,45 @@
+"""What every resolver gets: who is asking, why, the services, and this request's dataloaders."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from sunflower.api.loaders import Loaders
+from sunflower.auth.principals import Principal
+from sunflower.container import Services, services
+
+PURPOSE_HEADER = "x-purpose"
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Response | None
+    principal: Principal | None
+    purpose: str
+    services: Services
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.services, self.principal)
+
+    def require_principal(self) -> Principal:
+        from sunflower.common.errors import Unauthenticated
+
+        if self.principal is None:
+            raise Unauthenticated("Sign in first: this needs a bearer token")
+        return self.principal
+
+
+def build_context(request: Request | WebSocket, response: Response | None) -> Context:
+    state: Any = request.scope.get("state") or {}
+    return Context(
+        request=request,
+        response=response,
+        principal=state.get("principal"),
+        purpose=(request.headers.get(PURPOSE_HEADER) or "").strip()[:200],
+        services=services(),
+    )

@@ -1,0 +1,33 @@
+"""The pynamodb base every repository's private model derives its Meta from."""
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from pynamodb.pagination import ResultIterator
+
+from sunflower.common.cursors import Page
+from sunflower.common.settings import get_settings
+
+T = TypeVar("T")
+
+
+def table_meta(name: str) -> type:
+    """A pynamodb Meta for the table infra/serverless.yml declares under `name`."""
+    settings = get_settings()
+    return type(
+        "Meta",
+        (),
+        {"table_name": settings.resource(name), "region": settings.region, "max_retry_attempts": 3},
+    )
+
+
+def page_of(result: ResultIterator, convert: Callable[[Any], T], key_attributes: Iterable[str]) -> Page[T]:
+    """Drain a limited pynamodb query into a Page whose every item knows its own resume key."""
+    attributes = tuple(key_attributes)
+    items, keys = [], []
+    for record in result:
+        items.append(convert(record))
+        raw = record.serialize()
+        keys.append({name: raw[name] for name in attributes})
+    next_key = result.last_evaluated_key
+    return Page(items, dict(next_key) if next_key else None, keys)

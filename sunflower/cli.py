@@ -1,0 +1,151 @@
+"""The `sunflower` command."""
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import click
+
+from sunflower.local.devstate import DEFAULT_DATA_DIR
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA_FILE = REPO / "graphql" / "schema.graphql"
+_data_dir = click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True,
+    help="Where the local stack keeps its state.",
+)
+
+
+@click.group()
+def main() -> None:
+    """Sunflower: the backend of a district's digital-governance centre."""
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, help="Port of the API on 127.0.0.1.")
+@_data_dir
+@click.option("--reset", is_flag=True, help="Forget the saved state and start clean.")
+@click.option("--seed", "seed_name", type=click.Choice(["demo"]), help="Load a demo district.")
+def dev(port: int, data_dir: Path, reset: bool, seed_name: str | None) -> None:
+    """Run the whole system locally: embedded cloud, API, event pump and scheduler."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sunflower.local import devserver
+
+    devserver.run(port=port, data_dir=data_dir, reset=reset, seed_name=seed_name)
+
+
+def _attach(data_dir: Path):
+    from sunflower.local import devstate
+
+    state = devstate.read(data_dir)
+    if state is None:
+        raise click.ClickException(f"no local stack is running with data dir {data_dir}; start it with `sunflower dev`")
+    state.export()
+    return state
+
+
+@main.command()
+@click.option("--role", "roles", multiple=True, required=True, help="A role (repeat for several).")
+@click.option("--user", default="dev-user", show_default=True, help="User name, also the person id.")
+@click.option("--community", default=None, help="Community the person works in or lives in.")
+@click.option("--department", default=None, help="Department of an official.")
+@_data_dir
+def token(roles: tuple[str, ...], user: str, community: str | None, department: str | None, data_dir: Path) -> None:
+    """Print a bearer token from the local stack's issuer."""
+    from sunflower.auth.principals import Role
+    from sunflower.local.identity import issue_token
+
+    known = {r.value for r in Role}
+    unknown = [r for r in roles if r not in known]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}; roles are {', '.join(sorted(known))}", param_hint="--role")
+    state = _attach(data_dir)
+    click.echo(
+        issue_token(
+            state.user_pool_id, state.client_id, user=user, roles=[Role(r) for r in roles],
+            community_id=community, department=department,
+        )
+    )
+
+
+@main.command("export-schema")
+@click.option("--check", is_flag=True, help="Fail if graphql/schema.graphql differs from the code.")
+def export_schema(check: bool) -> None:
+    """Write the GraphQL SDL to graphql/schema.graphql."""
+    from sunflower.api.schema import sdl
+
+    text = sdl()
+    if check:
+        if not SCHEMA_FILE.exists() or SCHEMA_FILE.read_text() != text:
+            raise click.ClickException("graphql/schema.graphql is out of date: run `sunflower export-schema`")
+        click.echo("graphql/schema.graphql is up to date")
+        return
+    SCHEMA_FILE.write_text(text)
+    click.echo(f"wrote {SCHEMA_FILE.relative_to(REPO)}")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command()
+@_data_dir
+@click.option("--cloud", is_flag=True, help="Use the AWS environment instead of the local stack.")
+def verify(data_dir: Path, cloud: bool) -> None:
+    """Check every entry's hash, every link and every sealed batch; exit 1 on any problem."""
+    if not cloud:
+        _attach(data_dir)
+    from sunflower.container import services
+
+    result = services().audit.verify()
+    for problem in result.problems:
+        click.echo(f"seq {problem.seq}: {problem.kind.value}: {problem.message}", err=True)
+    click.echo(
+        json.dumps(
+            {"ok": result.ok, "entries_checked": result.entries_checked, "seals_checked": result.seals_checked,
+             "problems": len(result.problems)}
+        )
+    )
+    sys.exit(0 if result.ok else 1)
+
+
+@audit.command()
+@_data_dir
+@click.option("--cloud", is_flag=True, help="Use the AWS environment instead of the local stack.")
+def seal(data_dir: Path, cloud: bool) -> None:
+    """Seal the entries written since the last seal into S3 now."""
+    if not cloud:
+        _attach(data_dir)
+    from sunflower.container import services
+
+    sealed = services().audit.seal()
+    click.echo(json.dumps({"sealed": bool(sealed), **({"first_seq": sealed.first_seq, "last_seq": sealed.last_seq} if sealed else {})}))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("name")
+@click.pass_context
+def bench(ctx: click.Context, name: str) -> None:
+    """Run bench/NAME.py; it prints its figures and ends with one JSON line."""
+    path = REPO / "bench" / f"{name}.py"
+    if not path.exists():
+        known = sorted(p.stem for p in (REPO / "bench").glob("*.py") if not p.stem.startswith("_"))
+        raise click.BadParameter(f"no benchmark {name!r}; known: {', '.join(known)}", param_hint="NAME")
+    sys.argv = [str(path), *ctx.args]
+    runpy.run_path(str(path), run_name="__main__")
+
+
+@main.command()
+def build() -> None:
+    """Build the Lambda artifacts (.build/app.zip, .build/deps-layer.zip) that infra/serverless.yml deploys."""
+    from sunflower import build as builder
+
+    builder.main()
+
+
+if __name__ == "__main__":
+    main()
