@@ -39,6 +39,17 @@ PIP_TARGET = (
     "--python-version", "3.12",
     "--only-binary=:all:",
 )  # fmt: skip
+# Environment markers (PEP 508) as they evaluate on that runtime.
+LAMBDA_MARKER_ENV = {
+    "python_version": "3.12",
+    "python_full_version": "3.12.0",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "os_name": "posix",
+}
 
 # Zip entries get one timestamp and fixed modes so two builds of one tree are byte-identical.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -62,6 +73,10 @@ def _requirement_name(requirement: str) -> str:
     return _normalize(match.group(1))
 
 
+def _depth(path: Path) -> int:
+    return len(path.parts)
+
+
 def _output_path(out: Path, default_name: str) -> Path:
     """`out` may be the build directory or the zip file itself."""
     out = Path(out)
@@ -70,8 +85,9 @@ def _output_path(out: Path, default_name: str) -> Path:
 
 def _is_packaged(relative: Path) -> bool:
     parts = relative.parts
-    if any(part in _SKIP_DIRS or part.startswith(".") or part.endswith(".egg-info") for part in parts):
-        return False
+    for part in parts:
+        if part in _SKIP_DIRS or part.startswith(".") or part.endswith(".egg-info"):
+            return False
     return relative.suffix not in _SKIP_SUFFIXES
 
 
@@ -83,15 +99,14 @@ def _write_zip(destination: Path, files: Iterable[tuple[str, Path]]) -> Path:
     if len(names) != len(set(names)):
         raise ValueError(f"{destination.name}: duplicate entries")
     partial = destination.with_name(destination.name + ".partial")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as archive:
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as zf:
         for arcname, source in entries:
             info = zipfile.ZipInfo(arcname, date_time=ZIP_EPOCH)
             info.create_system = 3  # unix, so external_attr carries the mode
             mode = EXEC_MODE if os.access(source, os.X_OK) else FILE_MODE
             info.external_attr = (0o100000 | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            with source.open("rb") as handle:
-                archive.writestr(info, handle.read(), compresslevel=COMPRESS_LEVEL)
+            zf.writestr(info, source.read_bytes(), compresslevel=COMPRESS_LEVEL)
     os.replace(partial, destination)
     return destination
 
@@ -117,12 +132,17 @@ def runtime_dependencies(root: Path = ROOT) -> list[str]:
     """`[project].dependencies` minus what the Lambda runtime provides, sorted."""
     with (Path(root) / "pyproject.toml").open("rb") as handle:
         project = tomllib.load(handle)["project"]
-    return sorted(dep for dep in project.get("dependencies", []) if _requirement_name(dep) not in RUNTIME_PROVIDED)
+    dependencies = project.get("dependencies", [])
+    return sorted(dep for dep in dependencies if _requirement_name(dep) not in RUNTIME_PROVIDED)
 
 
 def _deps_fingerprint(dependencies: list[str]) -> str:
     # The target platform and exclusions are part of the recipe: changing them must rebuild too.
-    recipe = {"dependencies": dependencies, "pip": list(PIP_TARGET), "runtime": sorted(RUNTIME_PROVIDED)}
+    recipe = {
+        "dependencies": dependencies,
+        "pip": list(PIP_TARGET),
+        "runtime_provided": sorted(RUNTIME_PROVIDED),
+    }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
@@ -136,16 +156,14 @@ def _installed(site: Path) -> dict[str, tuple[Path, list[str]]]:
 
 
 def _needed(requirement: str, extras: frozenset[str]) -> tuple[str, frozenset[str]] | None:
-    """(name, extras) a Requires-Dist line asks for on Lambda, or None when its marker excludes it."""
+    """(name, extras) a Requires-Dist line asks for on Lambda; None if its marker rules it out."""
     try:
         from packaging.requirements import Requirement
     except ImportError:  # no marker evaluation: keep every requirement pip happened to install
         return _requirement_name(requirement), frozenset()
     parsed = Requirement(requirement)
     if parsed.marker is not None:
-        env = {"python_version": "3.12", "python_full_version": "3.12.0", "sys_platform": "linux",
-               "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
-               "implementation_name": "cpython", "platform_python_implementation": "CPython"}  # fmt: skip
+        env = LAMBDA_MARKER_ENV
         if not any(parsed.marker.evaluate({**env, "extra": extra}) for extra in extras or {""}):
             return None
     return _normalize(parsed.name), frozenset(parsed.extras)
@@ -162,7 +180,8 @@ def _remove_distribution(site: Path, dist_info: Path) -> None:
         if path.is_relative_to(site) and path.is_file():
             path.unlink()
     shutil.rmtree(dist_info, ignore_errors=True)
-    for directory in sorted((p for p in site.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+    directories = sorted((p for p in site.rglob("*") if p.is_dir()), key=_depth, reverse=True)
+    for directory in directories:
         if not any(directory.iterdir()):
             directory.rmdir()
 
@@ -186,7 +205,7 @@ def _prune(site: Path, wanted: list[str]) -> list[str]:
         _remove_distribution(site, installed[name][0])
     # Console scripts are useless in Lambda and carry this machine's interpreter path.
     shutil.rmtree(site / "bin", ignore_errors=True)
-    for junk in sorted(site.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+    for junk in sorted(site.rglob("*"), key=_depth, reverse=True):
         if junk.is_dir() and junk.name in {"__pycache__", "tests"} and junk.parent != site:
             shutil.rmtree(junk)
         elif junk.is_file() and junk.suffix in _SKIP_SUFFIXES:
