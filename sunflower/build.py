@@ -27,6 +27,9 @@ BUILD_DIR = ROOT / ".build"
 APP_ZIP = "app.zip"
 DEPS_ZIP = "deps-layer.zip"
 DEPS_STAMP = "deps-layer.stamp"
+# Pins shared with the laptop venv (bin/setup), when the repo has them: the layer gets the same
+# versions the tests ran against.
+CONSTRAINTS = "constraints.txt"
 
 APP_PACKAGES = ("sunflower", "functions")
 # Lambda's python3.12 runtime ships these (and whatever only they need); a layer copy would only
@@ -136,10 +139,12 @@ def runtime_dependencies(root: Path = ROOT) -> list[str]:
     return sorted(dep for dep in dependencies if _requirement_name(dep) not in RUNTIME_PROVIDED)
 
 
-def _deps_fingerprint(dependencies: list[str]) -> str:
-    # The target platform and exclusions are part of the recipe: changing them must rebuild too.
+def _deps_fingerprint(dependencies: list[str], constraints: Path | None) -> str:
+    # Pins, target platform and exclusions are part of the recipe: changing them must rebuild too.
+    pins = hashlib.sha256(constraints.read_bytes()).hexdigest() if constraints else None
     recipe = {
         "dependencies": dependencies,
+        "constraints": pins,
         "pip": list(PIP_TARGET),
         "runtime_provided": sorted(RUNTIME_PROVIDED),
     }
@@ -163,8 +168,8 @@ def _needed(requirement: str, extras: frozenset[str]) -> tuple[str, frozenset[st
         return _requirement_name(requirement), frozenset()
     parsed = Requirement(requirement)
     if parsed.marker is not None:
-        env = LAMBDA_MARKER_ENV
-        if not any(parsed.marker.evaluate({**env, "extra": extra}) for extra in extras or {""}):
+        env = [{**LAMBDA_MARKER_ENV, "extra": extra} for extra in sorted(extras) or [""]]
+        if not any(parsed.marker.evaluate(environment) for environment in env):
             return None
     return _normalize(parsed.name), frozenset(parsed.extras)
 
@@ -221,7 +226,9 @@ def build_deps_layer(root: Path = ROOT, out: Path = BUILD_DIR) -> Path:
     destination = _output_path(out, DEPS_ZIP)
     stamp = destination.with_name(DEPS_STAMP)
     dependencies = runtime_dependencies(root)
-    fingerprint = _deps_fingerprint(dependencies)
+    constraints = Path(root) / CONSTRAINTS
+    constraints = constraints.resolve() if constraints.is_file() else None
+    fingerprint = _deps_fingerprint(dependencies, constraints)
     if destination.is_file() and stamp.is_file() and stamp.read_text().strip() == fingerprint:
         return destination
     with tempfile.TemporaryDirectory(prefix="sunflower-deps-") as tmp:
@@ -230,7 +237,8 @@ def build_deps_layer(root: Path = ROOT, out: Path = BUILD_DIR) -> Path:
         command = [
             sys.executable, "-m", "pip", "install",
             "--quiet", "--no-compile", "--disable-pip-version-check", "--no-input",
-            "--target", str(site), *PIP_TARGET, *dependencies,
+            "--target", str(site), *PIP_TARGET,
+            *(["--constraint", str(constraints)] if constraints else []), *dependencies,
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:

@@ -1,0 +1,126 @@
+"""`sunflower dev` as a newcomer runs it: a process with the API, the local cloud and saved state."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sunflower.auth import device_signature
+from sunflower.common.clock import utc_now
+
+ROOT = Path(__file__).resolve().parents[2]
+SUNFLOWER = [sys.executable, "-m", "sunflower.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DevStack:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, *flags: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SUNFLOWER_"))}
+        self.process = subprocess.Popen(
+            [*SUNFLOWER, "dev", "--port", str(self.port), "--data-dir", str(self.data_dir), *flags],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"sunflower dev exited: {self.process.stdout.read()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise AssertionError("sunflower dev did not answer /healthz within 60 s")
+
+    def stop(self) -> str:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        try:
+            output, _ = self.process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            output, _ = self.process.communicate()
+        self.process = None
+        return output
+
+    def token(self, role: str, user: str = "e2e") -> str:
+        result = subprocess.run(
+            [*SUNFLOWER, "token", "--role", role, "--user", user, "--data-dir", str(self.data_dir)],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        )
+        return result.stdout.strip()
+
+    def graphql(self, query: str, token: str) -> dict:
+        response = httpx.post(
+            f"{self.url}/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        return response.json()
+
+    def device_names(self) -> list[str]:
+        result = self.graphql("{ devices(first: 100) { edges { node { name } } } }", self.token("admin"))
+        return sorted(e["node"]["name"] for e in result["data"]["devices"]["edges"])
+
+
+@pytest.fixture
+def stack(tmp_path):
+    dev = DevStack(tmp_path / "state")
+    yield dev
+    if dev.process is not None:
+        dev.stop()
+
+
+def test_dev_stack_serves_the_seeded_district_and_keeps_its_state_across_restarts(stack):
+    # given a fresh stack with the demo district
+    stack.start("--seed", "demo")
+    seeded = stack.device_names()
+    assert any("闸机" in n or "门" in n for n in seeded) and any("信号机" in n for n in seeded)
+    assert "GraphiQL" in httpx.get(f"{stack.url}/graphql", headers={"accept": "text/html"}).text
+    secrets = json.loads((stack.data_dir / "demo-devices.json").read_text())
+    device_id, device = next(iter(secrets.items()))
+
+    # when it restarts (seeding again changes nothing)
+    stack.stop()
+    stack.start("--seed", "demo")
+
+    # then the devices are still there, once each, and a seeded device's secret still verifies
+    assert stack.device_names() == seeded
+    body = b'{"firmware": "e2e"}'
+    headers = device_signature.signed_headers(device_id, device["secret"], "POST", "/devices/heartbeat", body, utc_now())
+    assert httpx.post(f"{stack.url}/devices/heartbeat", content=body, headers=headers).status_code == 200
+    # and the audit log of the registrations verifies
+    verify = subprocess.run(
+        [*SUNFLOWER, "audit", "verify", "--data-dir", str(stack.data_dir)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert json.loads(verify.stdout.splitlines()[-1])["entries_checked"] == len(seeded)
+
+    # when it restarts with --reset, then it starts clean
+    stack.stop()
+    stack.start("--reset")
+    assert stack.device_names() == []
+
+
+def test_token_without_a_running_stack_says_what_to_do(tmp_path):
+    result = subprocess.run(
+        [*SUNFLOWER, "token", "--role", "police", "--data-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+
+    assert result.returncode != 0
+    assert "sunflower dev" in result.stderr
