@@ -45,4 +45,4 @@ class LambdaContext:
         return max(self.deadline_ms - int(time.time() * 1000), 0)
 
     def log(self, message: str) -> None:
-        print(message, end="", flush=True)  # noqa: T201 - the runtime writes it to stdout as is
+        print(message, end="", flush=True)

@@ -85,11 +85,17 @@ class Persistence:
         region = cloud.catalog.region
         self.restore_keys(region)
         cloud.build(notifications=False)
-        result = replay(self.recording, cloud.endpoint) if self.recording.exists() else ReplayResult(0, 0)
+        result = (
+            replay(self.recording, cloud.endpoint)
+            if self.recording.exists()
+            else ReplayResult(0, 0)
+        )
         if result.requests:
             logger.info(
                 "restored %d recorded write(s) from %s (%d answered with an error, as recorded)",
-                result.requests, self.recording, result.failed,
+                result.requests,
+                self.recording,
+                result.failed,
             )
         stack.connect_notifications(cloud.catalog)
         self.save_keys(region)
@@ -115,9 +121,9 @@ class Persistence:
             if _recording is not None and _recording is not self:
                 raise RuntimeError(f"moto is already recording into {_recording.data_dir}")
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            recorder._location = str(self.recording)  # noqa: SLF001 - the recorder reads it from env once
+            recorder._location = str(self.recording)
             # The filter sits on the instance, in front of moto's own method.
-            recorder._record_request = self._record  # noqa: SLF001
+            recorder._record_request = self._record
             recorder.start_recording()
             _recording = self
 
@@ -144,12 +150,12 @@ class Persistence:
             body = request.environ["wsgi.input"].read()
             request.environ["wsgi.input"] = io.BytesIO(body)
         with self._write_lock:  # requests arrive on many server threads; lines must not interleave
-            type(recorder)._record_request(recorder, request, body)  # noqa: SLF001
+            type(recorder)._record_request(recorder, request, body)
 
     # --- KMS keys -----------------------------------------------------------------------------
 
     def save_keys(self, region: str) -> None:
-        """Write every KMS key of the account and region, with its material, to the data directory."""
+        """Save the account's KMS keys in the region, with their material, in the data directory."""
         backend = kms_backends[ACCOUNT_ID][region]
         keys = [
             {
@@ -162,7 +168,8 @@ class Persistence:
                 "aliases": sorted(key.aliases),
             }
             for key in list(backend.keys.values())
-            if key.key_spec == "SYMMETRIC_DEFAULT"  # asymmetric keys have private keys this does not keep
+            if key.key_spec
+            == "SYMMETRIC_DEFAULT"  # asymmetric keys have private keys this does not keep
         ]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         partial = self.keys_file.with_suffix(".tmp")
@@ -181,7 +188,9 @@ class Persistence:
         for entry in saved["keys"]:
             key = backend.keys.get(entry["id"])
             if key is None:
-                key = backend.create_key(None, entry["key_usage"], entry["key_spec"], entry["description"], None)
+                key = backend.create_key(
+                    None, entry["key_usage"], entry["key_spec"], entry["description"], None
+                )
                 del backend.keys[key.id]
                 key.id, key.arn = entry["id"], entry["arn"]
                 backend.keys[key.id] = key
@@ -199,7 +208,9 @@ def is_data_write(request: "Request") -> bool:
         operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
         return operation in _DYNAMODB_WRITES
     if service == "s3":
-        query = {name for name, _ in parse_qsl(urlsplit(request.raw_url).query, keep_blank_values=True)}
+        query = {
+            name for name, _ in parse_qsl(urlsplit(request.raw_url).query, keep_blank_values=True)
+        }
         return request.method in _S3_WRITES and not (query & _S3_DERIVED)
     return False
 
@@ -226,7 +237,9 @@ def replay(path: Path, endpoint: str) -> ReplayResult:
     target = urlsplit(endpoint)
     session = requests.Session()
     upload_ids: dict[str, str] = {}  # recorded -> replayed
-    created: dict[str, deque[str]] = defaultdict(deque)  # object path -> replayed upload ids not yet matched
+    created: dict[str, deque[str]] = defaultdict(
+        deque
+    )  # object path -> replayed upload ids not yet matched
     sent = failed = 0
     with path.open() as lines:
         for line in lines:
@@ -241,11 +254,16 @@ def replay(path: Path, endpoint: str) -> ReplayResult:
                 if recorded_upload not in upload_ids and created[url.path]:
                     upload_ids[recorded_upload] = created[url.path].popleft()
                 if recorded_upload in upload_ids:
-                    params = [(k, upload_ids[recorded_upload] if k == "uploadId" else v) for k, v in params]
+                    params = [
+                        (k, upload_ids[recorded_upload] if k == "uploadId" else v)
+                        for k, v in params
+                    ]
                     query = urlencode(params, quote_via=quote)
             headers = dict(entry.get("headers") or {})
             # The body is sent whole, with its length: the recorded transfer framing is gone.
-            for name in [h for h in headers if h.lower() in ("transfer-encoding", "content-length")]:
+            for name in [
+                h for h in headers if h.lower() in ("transfer-encoding", "content-length")
+            ]:
                 del headers[name]
             if headers.get("Host") == url.netloc:
                 headers["Host"] = target.netloc
@@ -261,7 +279,9 @@ def replay(path: Path, endpoint: str) -> ReplayResult:
             sent += 1
             if response.status_code >= 400:
                 failed += 1
-                logger.debug("replayed %s %s: HTTP %d", entry["method"], url.path, response.status_code)
+                logger.debug(
+                    "replayed %s %s: HTTP %d", entry["method"], url.path, response.status_code
+                )
             elif entry["method"] == "POST" and any(k == "uploads" for k, _ in params):
                 created[url.path].append(_upload_id(response.content))
     return ReplayResult(sent, failed)

@@ -58,7 +58,7 @@ class SqsSource:
 
 
 class EventPump:
-    """Deliver the catalog's queues to their functions, in threads (`start`) or in tests (`drain`)."""
+    """Deliver the catalog's queues to their functions, in threads (`start`) or tests (`drain`)."""
 
     def __init__(
         self,
@@ -86,7 +86,7 @@ class EventPump:
     # --- running ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """One polling thread per event source. Handlers are imported first, so a broken one fails here."""
+        """A polling thread per event source; a handler that cannot be imported fails here."""
         if self._threads:
             return
         for source in self.sources:
@@ -125,14 +125,16 @@ class EventPump:
                 self.poll(source, wait_time_s=self._wait_time_s)
             except Exception:
                 # The queue may be gone for a moment (moto reset, stack rebuilt): keep polling.
-                logger.exception("event pump: polling %s for %s failed", source.queue, source.function.name)
+                logger.exception(
+                    "event pump: polling %s for %s failed", source.queue, source.function.name
+                )
                 self._queue_urls.pop(source.queue, None)
                 self._stopping.wait(1)
 
     # --- one step, for tests and the threads ---------------------------------------------------
 
     def poll(self, source: SqsSource, *, wait_time_s: int = 0) -> int:
-        """Receive up to one batch from the source's queue and invoke its function; the records delivered."""
+        """Receive up to one batch from the queue, invoke the function; the records delivered."""
         handler = self._handler(source.function)
         messages = self._receive(source, wait_time_s)
         if not messages:
@@ -156,7 +158,9 @@ class EventPump:
             if not delivered and not any(self.pending().values()):
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"queues not drained after {timeout_s} s; messages left: {self.pending()}")
+                raise TimeoutError(
+                    f"queues not drained after {timeout_s} s; messages left: {self.pending()}"
+                )
             if not delivered:
                 time.sleep(_DRAIN_PAUSE_S)
 
@@ -192,18 +196,22 @@ class EventPump:
         return url
 
     def _receive(self, source: SqsSource, wait_time_s: int) -> list[dict]:
-        """Up to batch size messages: a long poll for the first ones, then whatever else is there."""
+        """Up to batch size messages: a long poll for the first, then whatever else is waiting."""
         messages: list[dict] = []
         wait = wait_time_s
         while len(messages) < source.batch_size:
             try:
-                received = client("sqs").receive_message(
-                    QueueUrl=self._queue_url(source.queue),
-                    MaxNumberOfMessages=min(_RECEIVE_MAX, source.batch_size - len(messages)),
-                    WaitTimeSeconds=wait,
-                    MessageSystemAttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
+                received = (
+                    client("sqs")
+                    .receive_message(
+                        QueueUrl=self._queue_url(source.queue),
+                        MaxNumberOfMessages=min(_RECEIVE_MAX, source.batch_size - len(messages)),
+                        WaitTimeSeconds=wait,
+                        MessageSystemAttributeNames=["All"],
+                        MessageAttributeNames=["All"],
+                    )
+                    .get("Messages", [])
+                )
             except ClientError:
                 self._queue_urls.pop(source.queue, None)
                 raise
@@ -218,7 +226,9 @@ class EventPump:
         name = deployed_name(spec, self._prefix)
         queue_name = self.catalog.name_of(source.queue)
         event = sqs_event(messages, self.catalog.queue_arn(source.queue), self.catalog.region)
-        context = LambdaContext.for_invocation(name, region=self.catalog.region, timeout_s=spec.timeout_s)
+        context = LambdaContext.for_invocation(
+            name, region=self.catalog.region, timeout_s=spec.timeout_s
+        )
         ids = [m["MessageId"] for m in messages]
         started = time.monotonic()
         try:
@@ -228,7 +238,10 @@ class EventPump:
             # visibility timeout. Message ids only: bodies may hold personal data.
             logger.exception(
                 "function %s failed on a batch of %d message(s) from %s; all will be retried: %s",
-                name, len(ids), queue_name, ", ".join(ids),
+                name,
+                len(ids),
+                queue_name,
+                ", ".join(ids),
             )
             return
         elapsed = time.monotonic() - started
@@ -236,7 +249,11 @@ class EventPump:
             logger.error(
                 "function %s ran %.1f s, over its %d s timeout: Lambda would have stopped it, "
                 "so the batch of %d message(s) from %s will be retried",
-                name, elapsed, spec.timeout_s, len(ids), queue_name,
+                name,
+                elapsed,
+                spec.timeout_s,
+                len(ids),
+                queue_name,
             )
             return
         failed = batch_item_failures(response, ids) if source.partial_failures else set()
@@ -244,13 +261,19 @@ class EventPump:
             logger.error(
                 "function %s returned an invalid batchItemFailures response; the whole batch of %d "
                 "message(s) from %s will be retried",
-                name, len(ids), queue_name,
+                name,
+                len(ids),
+                queue_name,
             )
             return
         if failed:
             logger.warning(
                 "function %s failed %d of %d message(s) from %s; they will be retried: %s",
-                name, len(failed), len(ids), queue_name, ", ".join(sorted(failed)),
+                name,
+                len(failed),
+                len(ids),
+                queue_name,
+                ", ".join(sorted(failed)),
             )
         self._delete(source, [m for m in messages if m["MessageId"] not in failed])
 
@@ -258,12 +281,16 @@ class EventPump:
         for chunk in _chunks(messages, _DELETE_MAX):
             response = client("sqs").delete_message_batch(
                 QueueUrl=self._queue_url(source.queue),
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
+                ],
             )
             for failure in response.get("Failed", []):
                 logger.error(
                     "could not delete message %s from %s: %s",
-                    chunk[int(failure["Id"])]["MessageId"], self.catalog.name_of(source.queue), failure.get("Code"),
+                    chunk[int(failure["Id"])]["MessageId"],
+                    self.catalog.name_of(source.queue),
+                    failure.get("Code"),
                 )
 
 
@@ -279,7 +306,8 @@ def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict:
         "body": message["Body"],
         "attributes": dict(message.get("Attributes", {})),
         "messageAttributes": {
-            name: _message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+            name: _message_attribute(value)
+            for name, value in message.get("MessageAttributes", {}).items()
         },
         "md5OfBody": message["MD5OfBody"],
     }

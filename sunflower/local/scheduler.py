@@ -55,7 +55,7 @@ class Schedule:
 class Scheduler:
     """Each rate schedule fires one period after the scheduler starts, then every period.
 
-    Like EventBridge, a schedule missed while the laptop slept fires once, not once per period missed.
+    Like EventBridge, a schedule missed while the laptop slept fires once, not once per period.
     """
 
     def __init__(
@@ -78,7 +78,9 @@ class Scheduler:
                     period = parse_rate(expression)
                 except ValueError as error:
                     raise ValueError(f"function {spec.name}: {error}") from None
-                self.schedules.append(Schedule(spec, expression, period, f"{name}-schedule-{index}", started + period))
+                self.schedules.append(
+                    Schedule(spec, expression, period, f"{name}-schedule-{index}", started + period)
+                )
         self._prefix = function_prefix
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
@@ -89,7 +91,9 @@ class Scheduler:
         if self._thread is not None:
             return
         for schedule in self.schedules:
-            self._handler(schedule.function)  # a handler that cannot be imported fails now, not in 5 minutes
+            self._handler(
+                schedule.function
+            )  # a handler that cannot be imported fails now, not in 5 minutes
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
         self._thread.start()
@@ -136,11 +140,13 @@ class Scheduler:
         spec = schedule.function
         name = deployed_name(spec, self._prefix)
         event = scheduled_event(self.catalog.region, schedule.rule_name, now)
-        context = LambdaContext.for_invocation(name, region=self.catalog.region, timeout_s=spec.timeout_s)
+        context = LambdaContext.for_invocation(
+            name, region=self.catalog.region, timeout_s=spec.timeout_s
+        )
         try:
             self._handler(spec)(event, context)
         except Exception:
-            # EventBridge invokes asynchronously: the error is logged and the next period runs again.
+            # EventBridge invokes asynchronously: the error is logged, the next period runs again.
             logger.exception("scheduled function %s failed (%s)", name, schedule.expression)
 
 

@@ -83,7 +83,9 @@ def test_given_an_object_uploaded_when_the_pump_drains_then_the_handler_gets_the
 ):
     # given an upload under the notification's prefix, and one outside it
     key = "incoming/plan 7+8.geojson"
-    client("s3").put_object(Bucket=pump_stack.bucket, Key=key, Body=b'{"type": "FeatureCollection"}')
+    client("s3").put_object(
+        Bucket=pump_stack.bucket, Key=key, Body=b'{"type": "FeatureCollection"}'
+    )
     client("s3").put_object(Bucket=pump_stack.bucket, Key="elsewhere/ignored.txt", Body=b"x")
 
     # when
@@ -97,9 +99,11 @@ def test_given_an_object_uploaded_when_the_pump_drains_then_the_handler_gets_the
     assert record["eventSource"] == "aws:sqs"
     assert record["eventSourceARN"] == pump_stack.catalog.queue_arn("UploadsQueue")
     assert record["awsRegion"] == pump_stack.catalog.region
-    assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()  # noqa: S324
+    assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
-    assert {"SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"} <= set(record["attributes"])
+    assert {"SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"} <= set(
+        record["attributes"]
+    )
     # and the body is S3's notification for the object, its key URL-encoded (moto also encodes
     # the slashes, which S3 does not: handlers decode with unquote_plus, as AWS advises)
     (s3_record,) = json.loads(record["body"])["Records"]
@@ -117,7 +121,9 @@ def test_given_an_object_uploaded_when_the_pump_drains_then_the_handler_gets_the
     assert pump_stack.pump.pending() == {pump_stack.catalog.name_of("UploadsQueue"): 0}
 
 
-def test_given_a_message_with_attributes_when_pumped_then_the_handler_gets_them_in_lambdas_format(pump_stack):
+def test_given_a_message_with_attributes_when_pumped_then_the_handler_gets_them_in_lambdas_format(
+    pump_stack,
+):
     # given
     client("sqs").send_message(
         QueueUrl=pump_stack.queue_url(),
@@ -134,13 +140,25 @@ def test_given_a_message_with_attributes_when_pumped_then_the_handler_gets_them_
     # then
     (record,) = _records(pump_stack.handlers.events)
     assert record["messageAttributes"] == {
-        "kind": {"stringValue": "plan", "stringListValues": [], "binaryListValues": [], "dataType": "String"},
-        "blob": {"binaryValue": "AAE=", "stringListValues": [], "binaryListValues": [], "dataType": "Binary"},
+        "kind": {
+            "stringValue": "plan",
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "String",
+        },
+        "blob": {
+            "binaryValue": "AAE=",
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "Binary",
+        },
     }
     assert record["md5OfMessageAttributes"]
 
 
-def test_given_a_batch_with_one_failing_record_when_pumped_then_only_the_good_records_are_deleted(pump_stack):
+def test_given_a_batch_with_one_failing_record_when_pumped_then_only_the_good_records_are_deleted(
+    pump_stack,
+):
     # given
     pump_stack.send("ok-1", "fail-2", "ok-3")
     (source,) = pump_stack.pump.sources
@@ -154,7 +172,10 @@ def test_given_a_batch_with_one_failing_record_when_pumped_then_only_the_good_re
     assert sorted(pump_stack.handlers.processed) == ["ok-1", "ok-3"]
     # and only the failed one comes back once its visibility timeout has passed
     again = client("sqs").receive_message(
-        QueueUrl=pump_stack.queue_url(), MaxNumberOfMessages=10, WaitTimeSeconds=5, MessageSystemAttributeNames=["All"]
+        QueueUrl=pump_stack.queue_url(),
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=5,
+        MessageSystemAttributeNames=["All"],
     )["Messages"]
     assert [m["Body"] for m in again] == ["fail-2"]
     assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
@@ -174,7 +195,9 @@ def test_given_a_record_that_always_fails_when_drained_then_it_is_retried_and_en
     assert [r["attributes"]["ApproximateReceiveCount"] for r in seen] == ["1", "2"]
     assert len({r["messageId"] for r in seen}) == 1
     # and moto moved it to the dead-letter queue; the queue itself is empty
-    dead = client("sqs").receive_message(QueueUrl=pump_stack.queue_url("UploadsDeadLetterQueue"), MaxNumberOfMessages=10)
+    dead = client("sqs").receive_message(
+        QueueUrl=pump_stack.queue_url("UploadsDeadLetterQueue"), MaxNumberOfMessages=10
+    )
     assert [m["Body"] for m in dead["Messages"]] == ["fail-always"]
     assert not any(pump_stack.pump.pending().values())
 
@@ -212,10 +235,14 @@ def test_given_a_handler_that_raises_when_pumped_then_the_whole_batch_is_retried
     assert sorted(pump_stack.handlers.processed) == ["ok-a", "ok-b"]
 
 
-def test_given_an_invalid_batch_item_failures_response_when_pumped_then_the_whole_batch_is_retried(pump_stack):
+def test_given_an_invalid_batch_item_failures_response_when_pumped_then_the_whole_batch_is_retried(
+    pump_stack,
+):
     # given a handler naming a message that is not in its batch, which Lambda counts as a failed batch
     def resolve(spec):
-        return lambda event, context: {"batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]}
+        return lambda event, context: {
+            "batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]
+        }
 
     pump = EventPump(pump_stack.catalog, resolve, function_prefix=PREFIX)
     pump_stack.send("ok-x", "ok-y")
@@ -239,12 +266,16 @@ def test_given_the_pump_running_in_its_threads_when_an_object_is_uploaded_then_t
 
     # then
     body = _eventually(lambda: pump_stack.handlers.processed)[0]
-    assert unquote_plus(json.loads(body)["Records"][0]["s3"]["object"]["key"]) == "incoming/live.bin"
+    assert (
+        unquote_plus(json.loads(body)["Records"][0]["s3"]["object"]["key"]) == "incoming/live.bin"
+    )
     pump_stack.pump.stop()
     assert not any(t.name.startswith("pump-") for t in threading.enumerate())
 
 
-def test_given_a_rate_schedule_when_its_period_has_passed_then_the_handler_gets_a_scheduled_event(pump_stack):
+def test_given_a_rate_schedule_when_its_period_has_passed_then_the_handler_gets_a_scheduled_event(
+    pump_stack,
+):
     # given a scheduler started at t0 (tick runs every minute, and every two hours)
     t0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
     scheduler = Scheduler(pump_stack.catalog, function_prefix=PREFIX, now=lambda: t0)
@@ -266,14 +297,18 @@ def test_given_a_rate_schedule_when_its_period_has_passed_then_the_handler_gets_
     assert event["time"] == "2025-03-01T08:01:00Z"
     assert event["detail"] == {}
     (rule,) = event["resources"]
-    assert rule.startswith(f"arn:aws:events:{pump_stack.catalog.region}:{catalog_module.ACCOUNT_ID}:rule/{PREFIX}-tick")
+    assert rule.startswith(
+        f"arn:aws:events:{pump_stack.catalog.region}:{catalog_module.ACCOUNT_ID}:rule/{PREFIX}-tick"
+    )
     assert uuid.UUID(event["id"])
     # and the two-hour schedule fires at two hours, once, however late the check
     fired = scheduler.run_due(t0 + timedelta(hours=5))
     assert sorted(s.expression for s in fired) == ["rate(1 minute)", "rate(2 hours)"]
 
 
-@pytest.mark.parametrize("expression", ["cron(0 12 * * ? *)", "rate(5 minute)", "rate(1 minutes)", "every 5 minutes"])
+@pytest.mark.parametrize(
+    "expression", ["cron(0 12 * * ? *)", "rate(5 minute)", "rate(1 minutes)", "every 5 minutes"]
+)
 def test_given_a_schedule_the_local_scheduler_cannot_run_when_built_then_it_says_so(expression):
     # given
     fixture_catalog = catalog_module.load(FIXTURE, stage="local")

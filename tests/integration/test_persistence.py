@@ -77,7 +77,9 @@ def _object_created_keys(cloud) -> list[str]:
     keys = []
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         for message in messages:
-            for record in json.loads(message["Body"]).get("Records", []):  # S3's test event has none
+            for record in json.loads(message["Body"]).get(
+                "Records", []
+            ):  # S3's test event has none
                 keys.append(record["s3"]["object"]["key"])
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return keys
@@ -103,7 +105,9 @@ def test_given_state_written_through_the_adapters_when_the_stack_restarts_then_i
 ):
     # given a first start, then a device (DynamoDB item, KMS-sealed secret), objects and a secret
     persistence = _start(cloud, data_dir, persistences)
-    issued = services().devices.register(ADMIN, kind=DeviceKind.GATE, name="North gate", site_id="community-7")
+    issued = services().devices.register(
+        ADMIN, kind=DeviceKind.GATE, name="North gate", site_id="community-7"
+    )
     audit_body = os.urandom(2048)
     storage.put("audit", "batches/0001.json", audit_body)
     uploads = cloud.catalog.name_of("UploadsBucket")
@@ -114,7 +118,9 @@ def test_given_state_written_through_the_adapters_when_the_stack_restarts_then_i
         io.BytesIO(large_body),
         uploads,
         "incoming/large.bin",
-        Config=TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024),
+        Config=TransferConfig(
+            multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024
+        ),
     )
     secret = kms.encrypt(b"cursor-hmac-key", {"purpose": "cursors"})
     # and the uploads were announced (moto announces a multipart upload twice, as Put and as
@@ -126,12 +132,18 @@ def test_given_state_written_through_the_adapters_when_the_stack_restarts_then_i
     _start(cloud, data_dir, persistences)
 
     # then the device is back, and its KMS-sealed secret still authenticates its requests
-    assert services().devices.get_many(ADMIN, [issued.device.id])[issued.device.id].name == "North gate"
+    assert (
+        services().devices.get_many(ADMIN, [issued.device.id])[issued.device.id].name
+        == "North gate"
+    )
     body = b'{"firmware": "1.2.0"}'
     headers = device_signature.signed_headers(
         issued.device.id, issued.secret, "POST", "/devices/heartbeat", body, datetime.now(UTC)
     )
-    assert services().devices.authenticate("POST", "/devices/heartbeat", headers, body).id == issued.device.id
+    assert (
+        services().devices.authenticate("POST", "/devices/heartbeat", headers, body).id
+        == issued.device.id
+    )
     # and the objects are byte-identical
     assert storage.get("audit", "batches/0001.json") == audit_body
     s3 = client("s3")
@@ -155,7 +167,9 @@ def test_given_a_recording_when_reads_and_other_services_are_used_then_only_data
     # when the stack writes and reads through every kind of service
     storage.put("audit", "batches/0002.json", b"{}")
     storage.get("audit", "batches/0002.json")
-    issued = services().devices.register(ADMIN, kind=DeviceKind.CAMERA, name="Cam 1", site_id="corridor-3")
+    issued = services().devices.register(
+        ADMIN, kind=DeviceKind.CAMERA, name="Cam 1", site_id="corridor-3"
+    )
     services().devices.get_many(ADMIN, [issued.device.id])
     kms.decrypt(kms.encrypt(b"x", {"k": "v"}), {"k": "v"})
     client("sqs").list_queues()
@@ -165,9 +179,19 @@ def test_given_a_recording_when_reads_and_other_services_are_used_then_only_data
     # then the recording holds DynamoDB item writes and S3 writes, and nothing else
     entries = [json.loads(line) for line in (data_dir / RECORDING).read_text().splitlines()]
     targets = {e["headers"].get("X-Amz-Target", "").rpartition(".")[2] for e in entries} - {""}
-    s3_calls = {(e["method"], urlsplit(e["url"]).path) for e in entries if "X-Amz-Target" not in e["headers"]}
+    s3_calls = {
+        (e["method"], urlsplit(e["url"]).path)
+        for e in entries
+        if "X-Amz-Target" not in e["headers"]
+    }
     assert targets  # the device and its audit entry
-    assert targets <= {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+    assert targets <= {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+    }
     assert s3_calls == {("PUT", f"/{storage.bucket('audit')}/batches/0002.json")}
 
 
@@ -196,17 +220,35 @@ def test_recording_filter_tells_services_from_the_credential_scope():
         return mock.Mock(method=method, raw_url=url, headers=headers)
 
     def auth(service):
-        return {"Authorization": f"AWS4-HMAC-SHA256 Credential=local/20250301/ap-east-1/{service}/aws4_request, X"}
+        return {
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=local/20250301/ap-east-1/{service}/aws4_request, X"
+        }
 
     # then
-    assert is_data_write(request("POST", "http://h/", {**auth("dynamodb"), "X-Amz-Target": "DynamoDB_20120810.UpdateItem"}))
-    assert not is_data_write(request("POST", "http://h/", {**auth("dynamodb"), "X-Amz-Target": "DynamoDB_20120810.Query"}))
+    assert is_data_write(
+        request(
+            "POST",
+            "http://h/",
+            {**auth("dynamodb"), "X-Amz-Target": "DynamoDB_20120810.UpdateItem"},
+        )
+    )
+    assert not is_data_write(
+        request(
+            "POST", "http://h/", {**auth("dynamodb"), "X-Amz-Target": "DynamoDB_20120810.Query"}
+        )
+    )
     assert is_data_write(request("DELETE", "http://h/b/k", auth("s3")))
     assert is_data_write(request("POST", "http://h/b?delete", auth("s3")))
     assert not is_data_write(request("GET", "http://h/b/k", auth("s3")))
     assert not is_data_write(request("PUT", "http://h/b?notification", auth("s3")))
-    assert not is_data_write(request("POST", "http://h/", {**auth("kms"), "X-Amz-Target": "TrentService.Encrypt"}))
+    assert not is_data_write(
+        request("POST", "http://h/", {**auth("kms"), "X-Amz-Target": "TrentService.Encrypt"})
+    )
     assert not is_data_write(request("POST", "http://h/", auth("sqs")))
     assert is_data_write(
-        request("PUT", "http://h/b/k?X-Amz-Credential=AKID%2F20250301%2Fap-east-1%2Fs3%2Faws4_request", {})
+        request(
+            "PUT",
+            "http://h/b/k?X-Amz-Credential=AKID%2F20250301%2Fap-east-1%2Fs3%2Faws4_request",
+            {},
+        )
     )
