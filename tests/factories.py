@@ -2,7 +2,7 @@
 
 import itertools
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sunflower.audit.models import AuditAction, AuditEvent
 from sunflower.auth import device_signature

@@ -147,6 +147,7 @@ class UserPoolSpec:
 class Catalog:
     region: str
     stage: str
+    service: str = "sunflower"
     resources: dict[str, dict] = field(default_factory=dict)  # logical id -> CloudFormation resource
     tables: dict[str, dict] = field(default_factory=dict)  # logical id -> CreateTable kwargs
     ttl: dict[str, str] = field(default_factory=dict)  # table name -> TTL attribute
@@ -166,6 +167,10 @@ class Catalog:
             if table["_logical_id"] == logical_id:
                 return table["TableName"]
         raise KeyError(logical_id)
+
+    def function_name(self, spec: FunctionSpec) -> str:
+        """The Lambda function's name as Serverless deploys it: {service}-{stage}-{function}."""
+        return f"{self.service}-{self.stage}-{spec.name}"
 
     def queue_arn(self, logical_id: str) -> str:
         return f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{self.name_of(logical_id)}"
@@ -242,7 +247,7 @@ def load(path: Path = SERVERLESS_YML, *, stage: str = "local", region: str | Non
     raw.setdefault("provider", {})["stage"] = stage
     doc = _resolve_variables(raw, stage)
     provider = doc["provider"]
-    catalog = Catalog(region=region or provider.get("region", "ap-east-1"), stage=stage)
+    catalog = Catalog(region=region or provider.get("region", "ap-east-1"), stage=stage, service=doc["service"])
     resources = (doc.get("resources") or {}).get("Resources") or {}
     catalog.resources = resources
     groups = []

@@ -19,7 +19,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sunflower.aws.clients import client
-from sunflower.common.settings import get_settings
 from sunflower.local.catalog import Catalog, FunctionSpec
 from sunflower.local.lambda_context import LambdaContext
 
@@ -42,11 +41,6 @@ def import_handler(spec: FunctionSpec) -> Handler:
     return handler
 
 
-def deployed_name(spec: FunctionSpec, prefix: str | None = None) -> str:
-    """The Lambda function's name as Serverless deploys it: {service}-{stage}-{function}."""
-    return f"{prefix or get_settings().resource_prefix}-{spec.name}"
-
-
 @dataclass(frozen=True)
 class SqsSource:
     """One `sqs` event of one function: Lambda's event source mapping."""
@@ -65,7 +59,6 @@ class EventPump:
         catalog: Catalog,
         resolve: Resolve = import_handler,
         *,
-        function_prefix: str | None = None,
         wait_time_s: int = 1,
     ) -> None:
         self.catalog = catalog
@@ -75,7 +68,6 @@ class EventPump:
             for queue, batch_size, partial in spec.sqs
         ]
         self._resolve = resolve
-        self._prefix = function_prefix
         self._wait_time_s = wait_time_s
         self._handlers: dict[str, Handler] = {}
         self._queue_urls: dict[str, str] = {}
@@ -223,7 +215,7 @@ class EventPump:
 
     def _invoke(self, source: SqsSource, handler: Handler, messages: list[dict]) -> None:
         spec = source.function
-        name = deployed_name(spec, self._prefix)
+        name = self.catalog.function_name(spec)
         queue_name = self.catalog.name_of(source.queue)
         event = sqs_event(messages, self.catalog.queue_arn(source.queue), self.catalog.region)
         context = LambdaContext.for_invocation(

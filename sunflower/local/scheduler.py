@@ -11,7 +11,7 @@ from typing import Any
 
 from sunflower.local.catalog import ACCOUNT_ID, Catalog, FunctionSpec
 from sunflower.local.lambda_context import LambdaContext
-from sunflower.local.pump import Handler, Resolve, deployed_name, import_handler
+from sunflower.local.pump import Handler, Resolve, import_handler
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,6 @@ class Scheduler:
         catalog: Catalog,
         resolve: Resolve = import_handler,
         *,
-        function_prefix: str | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.catalog = catalog
@@ -72,7 +71,7 @@ class Scheduler:
         started = now()
         self.schedules = []
         for spec in catalog.functions.values():
-            name = deployed_name(spec, function_prefix)
+            name = catalog.function_name(spec)
             for index, expression in enumerate(spec.schedules, start=1):
                 try:
                     period = parse_rate(expression)
@@ -81,7 +80,6 @@ class Scheduler:
                 self.schedules.append(
                     Schedule(spec, expression, period, f"{name}-schedule-{index}", started + period)
                 )
-        self._prefix = function_prefix
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -138,7 +136,7 @@ class Scheduler:
 
     def _invoke(self, schedule: Schedule, now: datetime) -> None:
         spec = schedule.function
-        name = deployed_name(spec, self._prefix)
+        name = self.catalog.function_name(spec)
         event = scheduled_event(self.catalog.region, schedule.rule_name, now)
         context = LambdaContext.for_invocation(
             name, region=self.catalog.region, timeout_s=spec.timeout_s

@@ -56,7 +56,7 @@ def pump_stack(local_cloud, monkeypatch) -> PumpStack:
     fixture_catalog = catalog_module.load(FIXTURE, stage="local")
     stack.build(fixture_catalog, local_cloud.endpoint)
     handlers = importlib.import_module("tests.fixtures.pump.handlers")
-    pump = EventPump(fixture_catalog, function_prefix=PREFIX)
+    pump = EventPump(fixture_catalog)
     # Connecting the notification made S3 send its test event, as it does in the cloud.
     pump.drain()
     handlers.clear()
@@ -217,7 +217,7 @@ def test_given_a_handler_that_raises_when_pumped_then_the_whole_batch_is_retried
 
         return flaky
 
-    pump = EventPump(pump_stack.catalog, resolve, function_prefix=PREFIX)
+    pump = EventPump(pump_stack.catalog, resolve)
     pump_stack.send("ok-a", "ok-b")
 
     # when the first batch fails
@@ -244,7 +244,7 @@ def test_given_an_invalid_batch_item_failures_response_when_pumped_then_the_whol
             "batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]
         }
 
-    pump = EventPump(pump_stack.catalog, resolve, function_prefix=PREFIX)
+    pump = EventPump(pump_stack.catalog, resolve)
     pump_stack.send("ok-x", "ok-y")
 
     # when
@@ -278,7 +278,7 @@ def test_given_a_rate_schedule_when_its_period_has_passed_then_the_handler_gets_
 ):
     # given a scheduler started at t0 (tick runs every minute, and every two hours)
     t0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
-    scheduler = Scheduler(pump_stack.catalog, function_prefix=PREFIX, now=lambda: t0)
+    scheduler = Scheduler(pump_stack.catalog, now=lambda: t0)
 
     # when
     early = scheduler.run_due(t0 + timedelta(seconds=59))
@@ -317,6 +317,6 @@ def test_given_a_schedule_the_local_scheduler_cannot_run_when_built_then_it_says
 
     # when / then
     with pytest.raises(ValueError, match="tick") as error:
-        Scheduler(fixture_catalog, function_prefix=PREFIX)
+        Scheduler(fixture_catalog)
     if expression.startswith("cron"):
         assert "cron expressions are not supported locally yet" in str(error.value)
