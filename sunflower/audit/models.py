@@ -71,6 +71,15 @@ def chain(seq: int, at: datetime, event: AuditEvent, prev_hash: str) -> AuditEnt
 
 
 @dataclass(frozen=True)
+class DamagedEntry:
+    """An item of the chain that no longer even parses as an entry."""
+
+    seq: int
+    hash: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Seal:
     """A sealed batch: entries first..last written to S3, with the object's digest."""
 

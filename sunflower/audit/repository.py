@@ -12,7 +12,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from sunflower.audit.models import GENESIS, AuditAction, AuditEntry, AuditEvent, Seal
+from sunflower.audit.models import GENESIS, AuditAction, AuditEntry, AuditEvent, DamagedEntry, Seal
 from sunflower.aws.dynamo import page_of, table_meta
 from sunflower.common.clock import to_iso
 from sunflower.common.cursors import Page
@@ -134,10 +134,13 @@ class AuditRepository:
             raise
         return True
 
-    def entries(self, first_seq: int = 1, last_seq: int | None = None) -> Iterator[AuditEntry]:
+    def entries(self, first_seq: int = 1, last_seq: int | None = None) -> Iterator[AuditEntry | DamagedEntry]:
         condition = _AuditItem.sk >= first_seq if last_seq is None else _AuditItem.sk.between(first_seq, last_seq)
         for item in _AuditItem.query(_LOG, condition, consistent_read=True, page_size=500):
-            yield _entry(item)
+            try:
+                yield _entry(item)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                yield DamagedEntry(int(item.sk), item.hash or "", f"{type(exc).__name__}: {exc}")
 
     def page(
         self,

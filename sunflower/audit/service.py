@@ -11,6 +11,7 @@ from sunflower.audit.models import (
     GENESIS,
     AuditEntry,
     AuditEvent,
+    DamagedEntry,
     Problem,
     ProblemKind,
     Seal,
@@ -83,6 +84,9 @@ class AuditService:
             return None
         last_seq = min(head_seq, first_seq + _MAX_SEAL_BATCH - 1)
         entries = list(self._repo.entries(first_seq, last_seq))
+        damaged = [e.seq for e in entries if isinstance(e, DamagedEntry)]
+        if damaged:
+            raise RuntimeError(f"audit entries {damaged} are damaged: not sealing; run `sunflower audit verify`")
         body = "".join(_sealed_line(e) for e in entries).encode()
         key = f"batches/{first_seq:012d}-{last_seq:012d}.jsonl"
         digest = storage.put(BUCKET, key, body, "application/x-ndjson")
@@ -100,7 +104,9 @@ class AuditService:
                 problems.append(
                     Problem(expected_seq, ProblemKind.MISSING, f"entries {expected_seq}..{entry.seq - 1} are missing")
                 )
-            if entry.recomputed_hash() != entry.hash:
+            if isinstance(entry, DamagedEntry):
+                problems.append(Problem(entry.seq, ProblemKind.EDITED, f"no longer a readable entry ({entry.reason})"))
+            elif entry.recomputed_hash() != entry.hash:
                 problems.append(Problem(entry.seq, ProblemKind.EDITED, "content does not match its hash"))
             elif entry.prev_hash != prev_hash and entry.seq == expected_seq:
                 problems.append(

@@ -36,25 +36,26 @@ class CursorCodec:
     def __init__(self, secret: str) -> None:
         self._key = secret.encode()
 
-    def _tag(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
+    def _tag(self, payload: bytes, scope: str) -> bytes:
+        return hmac.new(self._key, scope.encode() + b"\0" + payload, hashlib.sha256).digest()[:_TAG_BYTES]
 
-    def encode(self, key: dict[str, Any] | None) -> str | None:
+    def encode(self, key: dict[str, Any] | None, scope: str = "") -> str | None:
+        """A cursor valid only for the list named by `scope` (a cursor of one list is refused by another)."""
         if not key:
             return None
         payload = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
-        return base64.urlsafe_b64encode(self._tag(payload) + payload).decode().rstrip("=")
+        return base64.urlsafe_b64encode(self._tag(payload, scope) + payload).decode().rstrip("=")
 
-    def decode(self, cursor: str | None) -> dict[str, Any] | None:
+    def decode(self, cursor: str | None, scope: str = "") -> dict[str, Any] | None:
         if not cursor:
             return None
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             tag, payload = raw[:_TAG_BYTES], raw[_TAG_BYTES:]
-            if hmac.compare_digest(tag, self._tag(payload)):
+            if hmac.compare_digest(tag, self._tag(payload, scope)):
                 key = json.loads(payload)
                 if isinstance(key, dict):
                     return key
         except (ValueError, UnicodeDecodeError):
             pass
-        raise ValidationFailed.on("after", "is not a cursor this API issued; start from the first page")
+        raise ValidationFailed.on("after", "is not a cursor of this list; start from the first page")

@@ -4,14 +4,14 @@ from datetime import UTC, datetime
 
 from pynamodb.attributes import BinaryAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.attributes import TTLAttribute
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from pynamodb.models import Model
 
 from sunflower.aws.dynamo import page_of, table_meta
 from sunflower.common.cursors import Page
-from sunflower.common.errors import AlreadyExists, NotFound
+from sunflower.common.errors import AlreadyExists, InvalidState, NotFound
 from sunflower.devices.models import Device, DeviceKind, DeviceSecrets, DeviceStatus
 
 _LISTING = "DEVICE"
@@ -117,15 +117,21 @@ class DeviceRepository:
 
     def replace_secret(self, device_id: str, secrets: DeviceSecrets, rotated_at: datetime) -> Device:
         item = self._item(device_id)
-        item.update(
-            actions=[
-                _DeviceItem.secret.set(secrets.current),
-                _DeviceItem.previous_secret.set(secrets.previous),
-                _DeviceItem.previous_valid_until.set(secrets.previous_valid_until),
-                _DeviceItem.secret_rotated_at.set(rotated_at),
-            ],
-            condition=_DeviceItem.secret == item.secret,  # a concurrent rotation wins, this one fails
-        )
+        try:
+            item.update(
+                actions=[
+                    _DeviceItem.secret.set(secrets.current),
+                    _DeviceItem.previous_secret.set(secrets.previous),
+                    _DeviceItem.previous_valid_until.set(secrets.previous_valid_until),
+                    _DeviceItem.secret_rotated_at.set(rotated_at),
+                ],
+                # the secret this rotation replaces must still be the current one
+                condition=_DeviceItem.secret == secrets.previous,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise InvalidState(f"device {device_id} was rotated by someone else meanwhile; rotate again") from None
+            raise
         return _to_domain(item)
 
     def set_status(self, device_id: str, status: DeviceStatus) -> Device:

@@ -96,3 +96,13 @@ def test_page_sizes_out_of_bounds_fail_naming_first(first):
         page_size(first)
     assert [p.field for p in caught.value.problems] == ["first"]
     assert "100" in caught.value.message
+
+
+def test_a_cursor_of_one_list_is_refused_by_another():
+    codec = CursorCodec("secret-1")
+    cursor = codec.encode({"pk": {"S": "DEVICE#1"}}, scope="devices:None")
+
+    assert codec.decode(cursor, scope="devices:None") == {"pk": {"S": "DEVICE#1"}}
+    with pytest.raises(ValidationFailed) as refused:
+        codec.decode(cursor, scope="auditEntries:AuditFilter()")
+    assert refused.value.problems[0].field == "after"

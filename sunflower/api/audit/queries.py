@@ -3,10 +3,9 @@ from strawberry import Info, relay
 
 from sunflower.api.audit.types import AuditEntryFilter, AuditEntryType
 from sunflower.api.permissions import roles
-from sunflower.api.relay import connection
+from sunflower.api.relay import connection, page_request
 from sunflower.audit.service import AuditFilter
 from sunflower.auth.principals import Role
-from sunflower.common.cursors import page_size
 
 
 @strawberry.type
@@ -21,10 +20,7 @@ class AuditQueries:
     ) -> relay.Connection[AuditEntryType]:
         ctx = info.context
         f = filter or AuditEntryFilter()
-        page = ctx.services.audit.entries(
-            ctx.require_principal(),
-            AuditFilter(f.subject_type, f.subject_id, f.actor, f.since, f.until),
-            limit=page_size(first),
-            start=ctx.services.cursors.decode(after),
-        )
-        return connection(page, AuditEntryType.from_domain, ctx.services.cursors)
+        criteria = AuditFilter(f.subject_type, f.subject_id, f.actor, f.since, f.until)
+        request = page_request(info, f"auditEntries:{criteria}", first, after)
+        page = ctx.services.audit.entries(ctx.require_principal(), criteria, limit=request.limit, start=request.start)
+        return connection(info, request, page, AuditEntryType.from_domain)

@@ -5,6 +5,7 @@ from strawberry import Info, relay
 
 from sunflower.api.devices.types import DeviceKindEnum, DeviceSecretIssued, DeviceStatusEnum, DeviceType
 from sunflower.api.errors import (
+    InvalidStateErrorType,
     NotFoundErrorType,
     PermissionDeniedErrorType,
     ValidationErrorType,
@@ -20,7 +21,7 @@ RegisterDevicePayload = Annotated[
     strawberry.union("RegisterDevicePayload"),
 ]
 RotateDeviceSecretPayload = Annotated[
-    DeviceSecretIssued | NotFoundErrorType | PermissionDeniedErrorType,
+    DeviceSecretIssued | NotFoundErrorType | PermissionDeniedErrorType | InvalidStateErrorType,
     strawberry.union("RotateDeviceSecretPayload"),
 ]
 SetDeviceStatusPayload = Annotated[

@@ -3,9 +3,8 @@ from strawberry import Info, relay
 
 from sunflower.api.devices.types import DeviceKindEnum, DeviceType
 from sunflower.api.permissions import roles
-from sunflower.api.relay import connection
+from sunflower.api.relay import connection, page_request
 from sunflower.auth.principals import Role
-from sunflower.common.cursors import page_size
 
 
 @strawberry.type
@@ -19,7 +18,6 @@ class DeviceQueries:
         after: str | None = None,
     ) -> relay.Connection[DeviceType]:
         ctx = info.context
-        page = ctx.services.devices.page(
-            ctx.require_principal(), kind=kind, limit=page_size(first), start=ctx.services.cursors.decode(after)
-        )
-        return connection(page, DeviceType.from_domain, ctx.services.cursors)
+        request = page_request(info, f"devices:{kind}", first, after)
+        page = ctx.services.devices.page(ctx.require_principal(), kind=kind, limit=request.limit, start=request.start)
+        return connection(info, request, page, DeviceType.from_domain)
