@@ -12,6 +12,13 @@ from sunflower.common.cursors import CursorCodec
 from sunflower.common.settings import get_settings
 from sunflower.devices.repository import DeviceRepository
 from sunflower.devices.service import DeviceService
+from sunflower.registries.repository import (
+    CreditRepository,
+    EntityRepository,
+    HouseholdRepository,
+    PersonRepository,
+)
+from sunflower.registries.service import RegistryService
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,7 @@ class Services:
     devices: DeviceService
     tokens: TokenVerifier
     cursors: CursorCodec
+    registries: RegistryService
 
 
 @cache
@@ -41,4 +49,19 @@ def services() -> Services:
         jwks_url=settings.jwt_jwks_url,
         leeway_s=settings.jwt_leeway_s,
     )
-    return Services(audit=audit, devices=devices, tokens=tokens, cursors=CursorCodec(settings.cursor_secret))
+    registries = RegistryService(
+        PersonRepository(),
+        HouseholdRepository(),
+        EntityRepository(),
+        CreditRepository(),
+        audit,
+        utc_now,
+        settings.district_timezone,
+    )
+    return Services(
+        audit=audit,
+        devices=devices,
+        tokens=tokens,
+        cursors=CursorCodec(settings.cursor_secret),
+        registries=registries,
+    )

@@ -88,6 +88,27 @@ def _entry(item: _AuditItem) -> AuditEntry:
     return AuditEntry(int(item.sk), item.at, event, item.prev_hash, item.hash)
 
 
+def _entry_item(entry: AuditEntry) -> _AuditItem:
+    e = entry.event
+    return _AuditItem(
+        _LOG,
+        entry.seq,
+        at=entry.at,
+        at_seq=_at_seq(entry.at, entry.seq),
+        stream=_LOG,
+        actor=e.actor,
+        actor_roles=list(e.actor_roles),
+        action=e.action.value,
+        subject_key=_subject_key(e.subject_type, e.subject_id),
+        subject_type=e.subject_type,
+        subject_id=e.subject_id,
+        purpose=e.purpose,
+        detail=dict(e.detail),
+        prev_hash=entry.prev_hash,
+        hash=entry.hash,
+    )
+
+
 def _seal(item: _AuditItem) -> Seal:
     return Seal(int(item.first_seq), int(item.sk), item.hash, item.object_key, item.object_sha256, item.sealed_at)
 
@@ -100,33 +121,15 @@ class AuditRepository:
             return 0, GENESIS
         return int(item.head_seq), item.hash
 
-    def append(self, entry: AuditEntry) -> bool:
-        """Write the entry and move the head in one transaction; False if another writer got there first."""
-        e = entry.event
-        item = _AuditItem(
-            _LOG,
-            entry.seq,
-            at=entry.at,
-            at_seq=_at_seq(entry.at, entry.seq),
-            stream=_LOG,
-            actor=e.actor,
-            actor_roles=list(e.actor_roles),
-            action=e.action.value,
-            subject_key=_subject_key(e.subject_type, e.subject_id),
-            subject_type=e.subject_type,
-            subject_id=e.subject_id,
-            purpose=e.purpose,
-            detail=dict(e.detail),
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
-        )
-        head = _AuditItem(_HEAD, 0, head_seq=entry.seq, hash=entry.hash)
-        head_condition = (
-            _AuditItem.pk.does_not_exist() if entry.seq == 1 else _AuditItem.head_seq == entry.seq - 1
-        )
+    def append(self, entries: list[AuditEntry]) -> bool:
+        """Write consecutive entries and move the head in one transaction; False if another writer got there first."""
+        first, last = entries[0], entries[-1]
+        head = _AuditItem(_HEAD, 0, head_seq=last.seq, hash=last.hash)
+        head_condition = _AuditItem.pk.does_not_exist() if first.seq == 1 else _AuditItem.head_seq == first.seq - 1
         try:
             with TransactWrite(connection=_connection()) as tx:
-                tx.save(item, condition=_AuditItem.pk.does_not_exist())
+                for entry in entries:
+                    tx.save(_entry_item(entry), condition=_AuditItem.pk.does_not_exist())
                 tx.save(head, condition=head_condition)
         except TransactWriteError as exc:
             if exc.cause_response_code == "TransactionCanceledException":

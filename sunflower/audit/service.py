@@ -31,6 +31,7 @@ _MAX_APPEND_ATTEMPTS = 20
 _BACKOFF_BASE_S = 0.005
 _BACKOFF_CAP_S = 0.25
 _MAX_SEAL_BATCH = 5000
+_BATCH = 99  # DynamoDB transactions hold 100 items: the entries and the head
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,32 @@ class AuditService:
         self._clock = clock
 
     def record(self, event: AuditEvent) -> AuditEntry:
-        """Append one entry to the chain; concurrent writers retry on the new head."""
-        if not event.purpose.strip():
+        """Append one entry to the chain."""
+        return self.record_many([event])[0]
+
+    def record_many(self, events: list[AuditEvent]) -> list[AuditEntry]:
+        """Append entries in order, up to 99 per transaction (a page of reads costs two round trips).
+
+        Concurrent writers retry on the new head; if the log cannot be appended to, this raises
+        and the caller's read or change must not proceed.
+        """
+        if any(not e.purpose.strip() for e in events):
             raise ValidationFailed.on("purpose", "every audited access needs a stated purpose")
+        written: list[AuditEntry] = []
+        for start in range(0, len(events), _BATCH):
+            written += self._append(events[start : start + _BATCH])
+        return written
+
+    def _append(self, events: list[AuditEvent]) -> list[AuditEntry]:
         for attempt in range(_MAX_APPEND_ATTEMPTS):
             seq, prev_hash = self._repo.head()
-            entry = chain(seq + 1, self._clock(), event, prev_hash)
-            if self._repo.append(entry):
-                return entry
+            at, entries = self._clock(), []
+            for event in events:
+                seq += 1
+                entries.append(chain(seq, at, event, prev_hash))
+                prev_hash = entries[-1].hash
+            if self._repo.append(entries):
+                return entries
             # Full jitter: losers retrying at once would collide again and starve each other.
             time.sleep(random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt)))
         raise RuntimeError("audit log is too contended to append; the caller's change must not proceed")

@@ -529,6 +529,16 @@ class CreditRepository:
                     pending = [r for i, r in enumerate(pending) if i not in failed]
         return taken
 
+    def move(self, records: list[CreditRecord], subject_id: str) -> None:
+        """Re-file records under another subject of the same type (merging duplicates), each moved whole."""
+        for start in range(0, len(records), TRANSACTION_ITEMS // 2):
+            with TransactWrite(connection=_connection()) as tx:
+                for r in records[start : start + TRANSACTION_ITEMS // 2]:
+                    moved = CreditRecord(**{**r.__dict__, "subject_id": subject_id})
+                    tx.save(_Item(_subject_pk(r.subject_type, subject_id), f"CREDIT#{r.decided_on.isoformat()}#{r.id}",
+                                  data=_record_data(moved)))
+                    tx.delete(_Item(_subject_pk(r.subject_type, r.subject_id), f"CREDIT#{r.decided_on.isoformat()}#{r.id}"))
+
     def recorded_decisions(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (department, decision number) pairs are already recorded."""
         found = set()
