@@ -142,3 +142,163 @@ def audit_event(**overrides) -> AuditEvent:
     )
     values.update(overrides)
     return AuditEvent(**values)
+
+
+# --- registries --------------------------------------------------------------------------------
+# Principals of the registry roles, rows as clerks type or upload them, domain records for unit
+# tests, and a RegistryService built by hand so a test can hold its clock.
+
+import random as _random  # noqa: E402  (appended section)
+
+_registry_rng = _random.Random(2260)
+
+
+def official(id: str | None = None, *, community_id: str | None = None) -> Principal:
+    return person(Role.OFFICIAL, id=id or _next("official"), community_id=community_id)
+
+
+def police(id: str | None = None) -> Principal:
+    return person(Role.POLICE, id=id or _next("police"))
+
+
+def community_staff(community_id: str | None, id: str | None = None) -> Principal:
+    return person(Role.COMMUNITY_STAFF, id=id or _next("staff"), community_id=community_id)
+
+
+def property_manager(community_id: str | None, id: str | None = None) -> Principal:
+    return person(Role.PROPERTY_MANAGER, id=id or _next("property"), community_id=community_id)
+
+
+def traffic_engineer(id: str | None = None) -> Principal:
+    return person(Role.TRAFFIC_ENGINEER, id=id or _next("traffic"))
+
+
+def new_id_number(*, born=None, sex=None) -> str:
+    """A valid, invented 18-character id number of someone registered in 平房区."""
+    from sunflower.registries import synthetic
+
+    return synthetic.id_number(_registry_rng, born=born, sex=sex)
+
+
+def new_credit_code() -> str:
+    from sunflower.registries import synthetic
+
+    return synthetic.credit_code(_registry_rng)
+
+
+def new_phone() -> str:
+    from sunflower.registries import synthetic
+
+    return synthetic.mobile_phone(_registry_rng)
+
+
+def person_row(**overrides: str) -> dict[str, str]:
+    """A person as a spreadsheet row or GraphQL input states it: text keyed by canonical field name."""
+    row = {
+        "name": _next("张伟").replace("-", ""),
+        "id_number": new_id_number(),
+        "phone": new_phone(),
+        "current_community_id": "pf-youxie-xingfu",
+        "current_community": "幸福社区",
+        "current_building": "3",
+        "current_unit": "2",
+        "current_room": "501",
+        "registered_district": "平房区",
+        "registered_detail": "友协大街101号",
+    }
+    row.update(overrides)
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def entity_row(legal_rep_id_number: str, **overrides: str) -> dict[str, str]:
+    row = {
+        "name": _next("哈尔滨向日葵科技有限公司").replace("-", ""),
+        "credit_code": new_credit_code(),
+        "legal_rep_id_number": legal_rep_id_number,
+        "entity_type": "有限责任公司",
+        "registered_capital": "500万元",
+        "industry_code": "I65",
+        "established_on": "2018-05-20",
+        "address_district": "平房区",
+        "address_detail": "哈南工业新城1号",
+    }
+    row.update(overrides)
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def credit_row(subject: str, category: str, **overrides: str) -> dict[str, str]:
+    row = {
+        "subject": subject,
+        "category": category,
+        "decided_on": "2025-06-01",
+        "department": "平房区市场监督管理局",
+        "decision_number": _next("平市监罚〔2025〕"),
+        "summary": "",
+    }
+    row.update(overrides)
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def a_person(**overrides):
+    """A domain Person (no storage) for rules that only read it."""
+    from sunflower.registries.identifiers import parse_id_number
+    from sunflower.registries.models import Address, Person, PersonStatus
+
+    now = utc_now()
+    number = overrides.pop("id_number", None) or new_id_number()
+    parsed = parse_id_number(number, today=now.date())
+    community_id = overrides.pop("community_id", "pf-youxie-xingfu")
+    values = dict(
+        id=_next("p"),
+        name="李秀英",
+        id_number=parsed.value,
+        sex=parsed.sex,
+        birth_date=parsed.birth_date,
+        status=PersonStatus.RESIDENT,
+        created_at=now,
+        updated_at=now,
+        phone="13812345678",
+        registered_address=Address(district="平房区", detail="友协大街101号"),
+        current_address=Address(community_id=community_id, community="幸福社区") if community_id else None,
+    )
+    values.update(overrides)
+    return Person(**values)
+
+
+def credit_record(category, *, decided_on, subject_id: str = "p-1", subject_type=None, valid_until=None, **overrides):
+    """A domain CreditRecord (no storage) for the scoring rules."""
+    from sunflower.registries.models import CreditRecord, SubjectType
+
+    values = dict(
+        id=_next("cr"),
+        subject_type=subject_type or SubjectType.PERSON,
+        subject_id=subject_id,
+        category=category,
+        department="平房区市场监督管理局",
+        decision_number=_next("平市监〔2025〕"),
+        decided_on=decided_on,
+        created_at=utc_now(),
+        valid_until=valid_until,
+    )
+    values.update(overrides)
+    return CreditRecord(**values)
+
+
+def registry_service(clock: Clock = utc_now, *, persons=None):
+    """A RegistryService on the embedded cloud with the given clock (and, optionally, person repository)."""
+    from sunflower.registries.repository import (
+        CreditRepository,
+        EntityRepository,
+        HouseholdRepository,
+        PersonRepository,
+    )
+    from sunflower.registries.service import RegistryService
+
+    return RegistryService(
+        persons or PersonRepository(),
+        HouseholdRepository(),
+        EntityRepository(),
+        CreditRepository(),
+        audit_service(clock),
+        clock,
+    )

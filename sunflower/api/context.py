@@ -24,7 +24,7 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services, self.principal)
+        self.loaders = Loaders(self.services, self.principal, self.purpose)
 
     def require_principal(self) -> Principal:
         from sunflower.common.errors import Unauthenticated

@@ -55,7 +55,7 @@ class InvalidStateErrorType(ErrorType):
 
 def error_of(exc: errors.DomainError) -> ErrorType:
     if isinstance(exc, errors.ValidationFailed):
-        fields = [FieldErrorType(field=p.field, message=p.message) for p in exc.problems]
+        fields = [FieldErrorType(field=_camel(p.field), message=p.message) for p in exc.problems]
         return ValidationErrorType(code=exc.code, message=exc.message, fields=fields)
     kind = {
         errors.NotFound: NotFoundErrorType,
@@ -67,6 +67,12 @@ def error_of(exc: errors.DomainError) -> ErrorType:
         if cls in kind:
             return kind[cls](code=exc.code, message=exc.message)
     raise exc
+
+
+def _camel(name: str) -> str:
+    """Domain rules name fields in snake_case (as import columns do); GraphQL clients know camelCase."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def mutate(operation: Callable[[], T], success: Callable[[T], S]) -> S | ErrorType:

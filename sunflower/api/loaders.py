@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 
 from sunflower.auth.principals import Principal
+from sunflower.common.errors import Unauthenticated
 from sunflower.container import Services
 
 K = TypeVar("K")
@@ -21,17 +22,16 @@ def _batched(fetch: Callable[[list[K]], dict[K, Any]]) -> DataLoader[K, Any]:
 
 
 class Loaders:
-    def __init__(self, services: Services, principal: Principal | None) -> None:
+    def __init__(self, services: Services, principal: Principal | None, purpose: str = "") -> None:
         self._services = services
         self._principal = principal
+        self._purpose = purpose
         self._built: dict[str, DataLoader] = {}
 
     def _loader(self, name: str, fetch: Callable[[Principal, list], dict]) -> DataLoader:
         if name not in self._built:
             principal = self._principal
             if principal is None:
-                from sunflower.common.errors import Unauthenticated
-
                 raise Unauthenticated("Sign in first: this needs a bearer token")
             self._built[name] = _batched(lambda keys: fetch(principal, keys))
         return self._built[name]
@@ -43,3 +43,23 @@ class Loaders:
     @property
     def audit_entry_by_seq(self) -> DataLoader[int, Any]:
         return self._loader("audit_entry_by_seq", self._services.audit.get_many)
+
+    @property
+    def person_by_id(self) -> DataLoader[str, Any]:
+        """PersonViews the viewer may see (masked as their role requires); each read is audited."""
+        registries, purpose = self._services.registries, self._purpose
+        return self._loader("person_by_id", lambda p, ids: registries.persons(p, ids, purpose))
+
+    @property
+    def household_by_id(self) -> DataLoader[str, Any]:
+        return self._loader("household_by_id", self._services.registries.households)
+
+    @property
+    def entity_by_id(self) -> DataLoader[str, Any]:
+        return self._loader("entity_by_id", self._services.registries.entities)
+
+    @property
+    def credit_profile(self) -> DataLoader[tuple, Any]:
+        """Keyed by (SubjectType, id); missing when the viewer may not see the profile."""
+        registries, purpose = self._services.registries, self._purpose
+        return self._loader("credit_profile", lambda p, keys: registries.credit_profiles(p, keys, purpose))

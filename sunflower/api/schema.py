@@ -14,6 +14,9 @@ from sunflower.api.devices.mutations import DeviceMutations
 from sunflower.api.devices.queries import DeviceQueries
 from sunflower.api.devices.types import DeviceType
 from sunflower.api.errors import DomainErrorMasking, log_unexpected
+from sunflower.api.registries.mutations import RegistryMutations
+from sunflower.api.registries.queries import RegistryQueries
+from sunflower.api.registries.types import EntityType, HouseholdType, PersonType
 from sunflower.api.viewer.queries import ViewerQueries
 from sunflower.common.settings import get_settings
 
@@ -23,8 +26,8 @@ class NodeQueries:
     node: relay.Node | None = relay.node(description="Any object by its global id; null if there is none.")
 
 
-Query = merge_types("Query", (NodeQueries, ViewerQueries, DeviceQueries, AuditQueries))
-Mutation = merge_types("Mutation", (DeviceMutations,))
+Query = merge_types("Query", (NodeQueries, ViewerQueries, DeviceQueries, AuditQueries, RegistryQueries))
+Mutation = merge_types("Mutation", (DeviceMutations, RegistryMutations))
 
 
 class _Schema(strawberry.Schema):
@@ -38,7 +41,7 @@ def schema() -> strawberry.Schema:
     return _Schema(
         query=Query,
         mutation=Mutation,
-        types=[DeviceType, AuditEntryType],
+        types=[DeviceType, AuditEntryType, PersonType, HouseholdType, EntityType],
         extensions=[
             lambda: QueryDepthLimiter(max_depth=get_settings().max_query_depth),
             lambda: MaxAliasesLimiter(max_alias_count=get_settings().max_aliases),

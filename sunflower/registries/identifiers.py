@@ -6,8 +6,9 @@ names the rule that failed so a clerk can fix the right digit.
 Region codes come from `stdnum/cn/loc.dat` (every code since about 1980, with the years it
 was in use). Any code that ever existed is accepted, whatever the birth year: a person keeps
 the number first issued, so abolished codes (110103 崇文区) and codes that postdate the birth
-(a 1980 birth registered under 110115 大兴区, created 2001) both occur in real registries.
-`stdnum.cn.ric.validate` rejects the second case; that is why it is not used for the region.
+both occur in real registries. `stdnum.cn.ric.validate` instead requires the code to be in use
+in the birth year, and loc.dat dates most codes from 1983, so it rejects for instance everyone
+from 230108 (this district) born before 1983; that is why it is not used here.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ __all__ = [
     "region_name",
 ]
 
-IdRule = Literal["length", "characters", "region", "birth_date", "future_birth_date", "check_character"]
+IdRule = Literal[
+    "length", "characters", "region", "birth_date", "future_birth_date", "check_character"
+]
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_MAP = "10X98765432"
@@ -100,7 +103,7 @@ def check_character(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character for the first 17 digits of an identity number."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise ValueError("check_character needs exactly 17 ASCII digits")
-    return _CHECK_MAP[sum(int(d) * w for d, w in zip(first17, _WEIGHTS)) % 11]
+    return _CHECK_MAP[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
 
 
 def parse_id_number(text: str, *, today: date, field: str = "idNumber") -> IdNumber:
@@ -118,7 +121,10 @@ def parse_id_number(text: str, *, today: date, field: str = "idNumber") -> IdNum
         if "0" <= char <= "9" or (char == "X" and position == 18):
             continue
         if len(value) == 15:
-            raise fail("characters", f"character {position} is {char!r}; an old 15-digit number has only digits")
+            raise fail(
+                "characters",
+                f"character {position} is {char!r}; an old 15-digit number has only digits",
+            )
         raise fail(
             "characters",
             f"character {position} is {char!r}; only digits are allowed, and X only as the 18th (check) character",
@@ -142,7 +148,10 @@ def parse_id_number(text: str, *, today: date, field: str = "idNumber") -> IdNum
 
     expected = check_character(digits17)
     if len(value) == 18 and value[17] != expected:
-        raise fail("check_character", f"check character should be {expected}, not {value[17]} (ISO 7064 MOD 11-2)")
+        raise fail(
+            "check_character",
+            f"check character should be {expected}, not {value[17]} (ISO 7064 MOD 11-2)",
+        )
 
     return IdNumber(
         value=digits17 + expected,
@@ -208,8 +217,17 @@ def region_name(code: str, *, year: int | None = None) -> str | None:
     shown: list[str] = []
     for level in dict.fromkeys((code[:2] + "0000", code[:4] + "00", code)):
         names = _names(level)
-        name = _name_in(names, year) if names else (_province(code) if level.endswith("0000") else None)
-        if name and name not in shown and name != "县" and not any(m in name for m in _PLACEHOLDER_MARKERS):
+        name = (
+            _name_in(names, year)
+            if names
+            else (_province(code) if level.endswith("0000") else None)
+        )
+        if (
+            name
+            and name not in shown
+            and name != "县"
+            and not any(m in name for m in _PLACEHOLDER_MARKERS)
+        ):
             shown.append(name)
     return " ".join(shown)
 
@@ -231,11 +249,14 @@ def parse_phone(text: str, *, field: str = "phone") -> str:
     international = False
     for prefix in ("+86", "0086"):
         if value.startswith(prefix):
-            value, international = value[len(prefix):], True
+            value, international = value[len(prefix) :], True
             break
     if not value.isascii() or not value.isdigit():
-        raise ValidationFailed.on(field, f"{_PHONE_HELP}; only digits, spaces, dashes and a +86 prefix are allowed")
-    if value.startswith("1"):
+        raise ValidationFailed.on(
+            field, f"{_PHONE_HELP}; only digits, spaces, dashes and a +86 prefix are allowed"
+        )
+    # After +86, Beijing's area code appears as 10, which no mobile number starts with.
+    if value.startswith("1") and not (international and value.startswith("10")):
         if _MOBILE.fullmatch(value):
             return value
         raise ValidationFailed.on(field, _PHONE_HELP)
@@ -250,6 +271,7 @@ def parse_phone(text: str, *, field: str = "phone") -> str:
     area, local = value[:area_length], value[area_length:]
     if not (7 <= len(local) <= 8) or local[0] in "01":
         raise ValidationFailed.on(
-            field, f"{_PHONE_HELP}; after area code {area} the local number must be 7 or 8 digits not starting 0 or 1"
+            field,
+            f"{_PHONE_HELP}; after area code {area} the local number must be 7 or 8 digits not starting 0 or 1",
         )
     return f"{area}-{local}"

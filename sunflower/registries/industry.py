@@ -93,7 +93,9 @@ _HELP = "must be a section letter A-T and/or a 2-, 3- or 4-digit code (GB/T 4754
 
 def section_of(division: int) -> str:
     """The section letter of a division number (1-97)."""
-    return next(letter for letter, (_, first, last) in SECTIONS.items() if first <= division <= last)
+    return next(
+        letter for letter, (_, first, last) in SECTIONS.items() if first <= division <= last
+    )
 
 
 class InvalidIndustryCode(ValidationFailed):
@@ -129,17 +131,25 @@ def parse_industry_code(text: str, *, field: str = "industryCode") -> IndustryCo
         raise fail("format", _HELP)
     letter, digits = match.group(1), match.group(2)
     if letter and letter not in SECTIONS:
-        raise fail("section", f"section {letter} does not exist in GB/T 4754-2017 (sections run A-T)")
+        raise fail(
+            "section", f"section {letter} does not exist in GB/T 4754-2017 (sections run A-T)"
+        )
     if not digits:
-        return IndustryCode(code=letter, section=letter, section_name=SECTIONS[letter][0], division=None)
+        return IndustryCode(
+            code=letter, section=letter, section_name=SECTIONS[letter][0], division=None
+        )
 
     division = digits[:2]
     if division not in DIVISIONS:
-        raise fail("division", f"division {division} does not exist in GB/T 4754-2017 (divisions run 01-97)")
+        raise fail(
+            "division",
+            f"division {division} does not exist in GB/T 4754-2017 (divisions run 01-97)",
+        )
     section = section_of(int(division))
     if letter and letter != section:
         raise fail(
-            "section", f"{digits} belongs to section {section} ({SECTIONS[section][0]}), not {letter}"
+            "section",
+            f"{digits} belongs to section {section} ({SECTIONS[section][0]}), not {letter}",
         )
     return IndustryCode(
         code=section + digits,

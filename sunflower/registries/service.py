@@ -161,11 +161,11 @@ class RegistryService:
     def register_person(self, actor: Principal, fields: Mapping[str, str], purpose: str) -> PersonView:
         draft = drafts.person_draft(fields, today=self.today())
         access.require_person_writer(actor, draft.current_address.community_id if draft.current_address else None)
-        outcome = self._import_persons(actor, [Row(0, fields)], purpose or "register person", only_new=True)[0]
-        if outcome.status is RowStatus.REJECTED:
-            raise AlreadyExists(outcome.reasons[0]) if "already registered" in outcome.reasons[0] else ValidationFailed(
-                "; ".join(outcome.reasons)
-            )
+        if self._persons.ids_by_id_number([draft.id_number.value]):
+            raise AlreadyExists("a person with this id number is already registered")
+        outcome = self._import_persons(actor, [Row(0, fields)], purpose or "register person")[0]
+        if outcome.status is not RowStatus.ACCEPTED:
+            raise AlreadyExists("; ".join(outcome.reasons) or "registered meanwhile by someone else")
         return access.view(self._persons.get(outcome.record_id), Visibility.FULL)
 
     def update_person(self, actor: Principal, person_id: str, fields: Mapping[str, str], purpose: str) -> PersonView:
@@ -266,7 +266,10 @@ class RegistryService:
 
     def register_entity(self, actor: Principal, fields: Mapping[str, str], purpose: str) -> Entity:
         access.require_official(actor, "register legal entities")
-        outcome = self._import_entities(actor, [Row(0, fields)], purpose or "register legal entity", only_new=True)[0]
+        draft = drafts.entity_draft(fields, today=self.today())
+        if self._entities.ids_by_code([draft.credit_code]):
+            raise AlreadyExists("a legal entity with this credit code is already registered")
+        outcome = self._import_entities(actor, [Row(0, fields)], purpose or "register legal entity")[0]
         if outcome.status is RowStatus.REJECTED:
             raise ValidationFailed("; ".join(outcome.reasons))
         return self._entities.get(outcome.record_id)
@@ -350,7 +353,7 @@ class RegistryService:
             return self._import_entities(actor, rows, purpose)
         return self._import_credit(actor, rows, purpose)
 
-    def _import_persons(self, actor: Principal, rows: list[Row], purpose: str, *, only_new: bool = False) -> list[RowOutcome]:
+    def _import_persons(self, actor: Principal, rows: list[Row], purpose: str) -> list[RowOutcome]:
         today, now = self.today(), self._clock()
         outcomes: dict[int, RowOutcome] = {}
         valid: dict[str, tuple[Row, drafts.PersonDraft]] = {}
@@ -379,9 +382,6 @@ class RegistryService:
             current = existing.get(existing_ids.get(number, ""))
             if current is None:
                 new.append(_new_person(draft, now))
-                continue
-            if only_new:
-                outcomes[i] = RowOutcome(row.line, RowStatus.REJECTED, ("id_number: a person with this id number is already registered",))
                 continue
             changed = _apply(current, draft, now)
             if changed == current:
@@ -438,7 +438,7 @@ class RegistryService:
             elif updated != household:
                 self._households.save(updated, household.version)
 
-    def _import_entities(self, actor: Principal, rows: list[Row], purpose: str, *, only_new: bool = False) -> list[RowOutcome]:
+    def _import_entities(self, actor: Principal, rows: list[Row], purpose: str) -> list[RowOutcome]:
         today, now = self.today(), self._clock()
         outcomes: dict[int, RowOutcome] = {}
         valid: dict[str, tuple[int, Row, drafts.EntityDraft]] = {}
@@ -475,8 +475,6 @@ class RegistryService:
             fresh = _entity_from(draft, rep, current, now)
             if current is None:
                 new.append(fresh)
-            elif only_new:
-                outcomes[index] = RowOutcome(row.line, RowStatus.REJECTED, ("credit_code: already registered",))
             elif fresh == current:
                 outcomes[index] = RowOutcome(row.line, RowStatus.UNCHANGED, record_id=current.id)
             else:

@@ -13,7 +13,12 @@ from datetime import date
 
 from sunflower.registries.identifiers import Sex, check_character, is_region_code
 from sunflower.registries.industry import DIVISIONS, section_of
-from sunflower.registries.uscc import ALPHABET, AUTHORITIES, NATIONAL_REGION, organisation_check_character
+from sunflower.registries.uscc import (
+    ALPHABET,
+    AUTHORITIES,
+    NATIONAL_REGION,
+    organisation_check_character,
+)
 from sunflower.registries.uscc import check_character as credit_check_character
 
 __all__ = [
@@ -33,7 +38,11 @@ _LATEST_BIRTH = date(2020, 12, 31).toordinal()  # fixed, so output does not depe
 
 
 def id_number(
-    rng: random.Random, *, region: str = DISTRICT_REGION, born: date | None = None, sex: Sex | None = None
+    rng: random.Random,
+    *,
+    region: str = DISTRICT_REGION,
+    born: date | None = None,
+    sex: Sex | None = None,
 ) -> str:
     """A valid 18-character identity number (GB 11643) for someone registered in `region`."""
     if not is_region_code(region):
@@ -49,11 +58,17 @@ def id_number(
 
 
 def credit_code(
-    rng: random.Random, *, region: str = DISTRICT_REGION, authority: str = "9", entity_type: str = "1"
+    rng: random.Random,
+    *,
+    region: str = DISTRICT_REGION,
+    authority: str = "9",
+    entity_type: str = "1",
 ) -> str:
     """A valid unified social credit code (GB 32100), organisation code check included."""
     if authority not in AUTHORITIES or entity_type not in AUTHORITIES[authority][1]:
-        raise ValueError(f"{authority}{entity_type} is not an authority and entity type of GB 32100")
+        raise ValueError(
+            f"{authority}{entity_type} is not an authority and entity type of GB 32100"
+        )
     if region != NATIONAL_REGION and not is_region_code(region):
         raise ValueError(f"{region} is not a GB/T 2260 region code")
     if rng.random() < 0.5:
@@ -76,16 +91,30 @@ def _unique(draw: Callable[[], str], count: int) -> list[str]:
     return list(seen)
 
 
-def unique_id_numbers(rng: random.Random, count: int, *, region: str = DISTRICT_REGION) -> list[str]:
+def unique_id_numbers(
+    rng: random.Random,
+    count: int,
+    *,
+    region: str = DISTRICT_REGION,
+    born: date | None = None,
+    sex: Sex | None = None,
+) -> list[str]:
     """`count` distinct identity numbers (redrawing the rare repeats), in draw order."""
-    return _unique(lambda: id_number(rng, region=region), count)
+    return _unique(lambda: id_number(rng, region=region, born=born, sex=sex), count)
 
 
 def unique_credit_codes(
-    rng: random.Random, count: int, *, region: str = DISTRICT_REGION, authority: str = "9", entity_type: str = "1"
+    rng: random.Random,
+    count: int,
+    *,
+    region: str = DISTRICT_REGION,
+    authority: str = "9",
+    entity_type: str = "1",
 ) -> list[str]:
     """`count` distinct credit codes, in draw order."""
-    return _unique(lambda: credit_code(rng, region=region, authority=authority, entity_type=entity_type), count)
+    return _unique(
+        lambda: credit_code(rng, region=region, authority=authority, entity_type=entity_type), count
+    )
 
 
 # The hundred commonest surnames, commonest first (drawn with falling weights), and a few
@@ -120,9 +149,52 @@ def person_name(rng: random.Random, *, sex: Sex | None = None) -> str:
 
 # Three-digit mobile prefixes of the three carriers and China Broadnet.
 _MOBILE_PREFIXES = (
-    "130 131 132 133 134 135 136 137 138 139 145 147 150 151 152 153 155 156 157 158 159 "
-    "166 173 175 176 177 178 180 181 182 183 184 185 186 187 188 189 191 192 193 195 196 197 198 199"
-).split()
+    "130",
+    "131",
+    "132",
+    "133",
+    "134",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "145",
+    "147",
+    "150",
+    "151",
+    "152",
+    "153",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "173",
+    "175",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "184",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "192",
+    "193",
+    "195",
+    "196",
+    "197",
+    "198",
+    "199",
+)
 
 
 def mobile_phone(rng: random.Random) -> str:

@@ -28,7 +28,15 @@ __all__ = [
     "parse_credit_code",
 ]
 
-CreditRule = Literal["length", "characters", "authority", "entity_type", "region", "organisation_code", "check_character"]
+CreditRule = Literal[
+    "length",
+    "characters",
+    "authority",
+    "entity_type",
+    "region",
+    "organisation_code",
+    "check_character",
+]
 
 # 0-9 and A-Z without I, O, Z, S, V: 31 characters; a character's value is its index.
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -39,23 +47,40 @@ NATIONAL_REGION = "100000"  # registrations by a central (national) authority
 # GB 32100-2015 table of registration authorities and the entity types each registers, with the
 # authorities A and N added by the 2016-2018 amendments (the published, widely reproduced table).
 AUTHORITIES: dict[str, tuple[str, dict[str, str]]] = {
-    "1": ("机构编制", {"1": "机关", "2": "事业单位", "3": "中央编办直接管理机构编制的群众团体", "9": "其他"}),
+    "1": (
+        "机构编制",
+        {"1": "机关", "2": "事业单位", "3": "中央编办直接管理机构编制的群众团体", "9": "其他"},
+    ),
     "2": ("外交", {"1": "外国常住新闻机构", "9": "其他"}),
     "3": (
         "司法行政",
-        {"1": "律师执业机构", "2": "公证处", "3": "基层法律服务所", "4": "司法鉴定机构", "5": "仲裁委员会", "9": "其他"},
+        {
+            "1": "律师执业机构",
+            "2": "公证处",
+            "3": "基层法律服务所",
+            "4": "司法鉴定机构",
+            "5": "仲裁委员会",
+            "9": "其他",
+        },
     ),
     "4": ("文化", {"1": "外国在华文化中心", "9": "其他"}),
     "5": ("民政", {"1": "社会团体", "2": "民办非企业单位", "3": "基金会", "9": "其他"}),
     "6": (
         "旅游",
-        {"1": "外国旅游部门常驻代表机构", "2": "港澳台地区旅游部门常驻内地（大陆）代表机构", "9": "其他"},
+        {
+            "1": "外国旅游部门常驻代表机构",
+            "2": "港澳台地区旅游部门常驻内地（大陆）代表机构",
+            "9": "其他",
+        },
     ),
     "7": ("宗教", {"1": "宗教活动场所", "2": "宗教院校", "9": "其他"}),
     "8": ("工会", {"1": "基层工会", "9": "其他"}),
     "9": ("工商", {"1": "企业", "2": "个体工商户", "3": "农民专业合作社"}),
     "A": ("中央军委改革和编制办公室", {"1": "军队事业单位", "9": "其他"}),
-    "N": ("农业", {"1": "组级集体经济组织", "2": "村级集体经济组织", "3": "乡镇级集体经济组织", "9": "其他"}),
+    "N": (
+        "农业",
+        {"1": "组级集体经济组织", "2": "村级集体经济组织", "3": "乡镇级集体经济组织", "9": "其他"},
+    ),
     "Y": ("其他", {"1": "其他"}),  # the standard does not subdivide; always 1
 }
 
@@ -93,15 +118,22 @@ def check_character(first17: str) -> str:
     """GB 32100 check character (18th) for the first 17 characters of a credit code."""
     if len(first17) != 17 or any(c not in ALPHABET for c in first17):
         raise ValueError(f"check_character needs 17 characters of {ALPHABET}")
-    total = sum(ALPHABET.index(c) * w for c, w in zip(first17, _WEIGHTS))
+    total = sum(ALPHABET.index(c) * w for c, w in zip(first17, _WEIGHTS, strict=True))
     return ALPHABET[(31 - total % 31) % 31]
 
 
 def organisation_check_character(first8: str) -> str:
     """GB 11714 check character for the first 8 characters of an organisation code."""
-    if len(first8) != 8 or not first8.isascii() or not first8.isalnum() or not first8.upper() == first8:
+    if (
+        len(first8) != 8
+        or not first8.isascii()
+        or not first8.isalnum()
+        or not first8.upper() == first8
+    ):
         raise ValueError("organisation_check_character needs 8 digits or upper-case letters")
-    remainder = 11 - sum(int(c, 36) * w for c, w in zip(first8, _ORGANISATION_WEIGHTS)) % 11
+    remainder = (
+        11 - sum(int(c, 36) * w for c, w in zip(first8, _ORGANISATION_WEIGHTS, strict=True)) % 11
+    )
     return {10: "X", 11: "0"}.get(remainder, str(remainder))
 
 
@@ -124,7 +156,8 @@ def parse_credit_code(text: str, *, field: str = "creditCode") -> CreditCode:
     authority, entity_type, region, organisation = value[0], value[1], value[2:8], value[8:17]
     if authority not in AUTHORITIES:
         raise fail(
-            "authority", f"registration authority {authority} is not in GB 32100 ({', '.join(AUTHORITIES)})"
+            "authority",
+            f"registration authority {authority} is not in GB 32100 ({', '.join(AUTHORITIES)})",
         )
     authority_name, types = AUTHORITIES[authority]
     if entity_type not in types:
@@ -147,8 +180,14 @@ def parse_credit_code(text: str, *, field: str = "creditCode") -> CreditCode:
         )
     expected = check_character(value[:17])
     if value[17] != expected:
-        raise fail("check_character", f"check character should be {expected}, not {value[17]} (GB 32100)")
+        raise fail(
+            "check_character", f"check character should be {expected}, not {value[17]} (GB 32100)"
+        )
 
     return CreditCode(
-        value=value, authority=authority, entity_type=entity_type, region_code=region, organisation_code=organisation
+        value=value,
+        authority=authority,
+        entity_type=entity_type,
+        region_code=region,
+        organisation_code=organisation,
     )

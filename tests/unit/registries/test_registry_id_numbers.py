@@ -67,7 +67,16 @@ def test_check_character_agrees_with_python_stdnum_which_wants_the_check_positio
         assert check_character(first17) == ric.calc_check_digit(first17 + "?")
 
 
-@pytest.mark.parametrize("bad", ["", "1101051949123100", "110105194912310021", "1101051949123100X", "１１０１０５１９４９１２３１００２"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "1101051949123100",
+        "110105194912310021",
+        "1101051949123100X",
+        "１１０１０５１９４９１２３１００２",
+    ],
+)
 def test_check_character_needs_exactly_17_ascii_digits(bad):
     with pytest.raises(ValueError):
         check_character(bad)
@@ -93,7 +102,9 @@ def test_an_odd_sequence_digit_is_male():
 
 
 def test_masked_is_first_six_eight_stars_last_four():
-    number = parse("230108199001011234".replace("1234", "123" + check_character("23010819900101123")))
+    number = parse(
+        "230108199001011234".replace("1234", "123" + check_character("23010819900101123"))
+    )
     assert number.masked == number.value[:6] + "*" * 8 + number.value[-4:]
     assert len(number.masked) == 18
 
@@ -147,7 +158,9 @@ def test_15_digit_number_in_full_width():
 
 def test_born_today_is_not_in_the_future():
     first17 = "11010520250601001"
-    assert parse(first17 + check_character(first17), today=date(2025, 6, 1)).birth_date == date(2025, 6, 1)
+    assert parse(first17 + check_character(first17), today=date(2025, 6, 1)).birth_date == date(
+        2025, 6, 1
+    )
 
 
 @pytest.mark.parametrize("born", ["20000229", "20040229", "19960229", "19840229"])
@@ -231,10 +244,22 @@ def test_length_rule(text, message):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("1101051949123100XX", "character 17 is 'X'; only digits are allowed, and X only as the 18th (check) character"),
-        ("11010A19491231002X", "character 6 is 'A'; only digits are allowed, and X only as the 18th (check) character"),
-        ("11010519491231002Y", "character 18 is 'Y'; only digits are allowed, and X only as the 18th (check) character"),
-        ("110105-9491231002X", "character 7 is '-'; only digits are allowed, and X only as the 18th (check) character"),
+        (
+            "1101051949123100XX",
+            "character 17 is 'X'; only digits are allowed, and X only as the 18th (check) character",
+        ),
+        (
+            "11010A19491231002X",
+            "character 6 is 'A'; only digits are allowed, and X only as the 18th (check) character",
+        ),
+        (
+            "11010519491231002Y",
+            "character 18 is 'Y'; only digits are allowed, and X only as the 18th (check) character",
+        ),
+        (
+            "110105-9491231002X",
+            "character 7 is '-'; only digits are allowed, and X only as the 18th (check) character",
+        ),
         ("13050367040100X", "character 15 is 'X'; an old 15-digit number has only digits"),
         ("1305036704010０a", "character 15 is 'A'; an old 15-digit number has only digits"),
     ],
@@ -251,7 +276,15 @@ def test_non_ascii_digits_are_not_taken_for_digits():
     assert error.rule == "characters"
 
 
-@pytest.mark.parametrize(("region", "text"), [("371399", "37139919800101001"), ("999999", "99999919800101001"), ("000000", "00000019800101001"), ("230199", "23019919800101001")])
+@pytest.mark.parametrize(
+    ("region", "text"),
+    [
+        ("371399", "37139919800101001"),
+        ("999999", "99999919800101001"),
+        ("000000", "00000019800101001"),
+        ("230199", "23019919800101001"),
+    ],
+)
 def test_region_rule(region, text):
     error = rejection(text + check_character(text))
     assert error.rule == "region"
@@ -260,12 +293,25 @@ def test_region_rule(region, text):
 
 def test_region_rule_applies_to_15_digit_numbers():
     error = rejection("371399670401001")
-    assert (error.rule, error.problems[0].message) == ("region", "371399 is not an administrative region code (GB/T 2260)")
+    assert (error.rule, error.problems[0].message) == (
+        "region",
+        "371399 is not an administrative region code (GB/T 2260)",
+    )
 
 
 @pytest.mark.parametrize(
     "born",
-    ["19990231", "19990229", "19000229", "21000229", "19991301", "19990001", "19990100", "19990431", "00000101"],
+    [
+        "19990231",
+        "19990229",
+        "19000229",
+        "21000229",
+        "19991301",
+        "19990001",
+        "19990100",
+        "19990431",
+        "00000101",
+    ],
 )
 def test_birth_date_rule_for_dates_that_do_not_exist(born):
     # 1900 and 2100 are not leap years (divisible by 100, not by 400)
@@ -277,7 +323,10 @@ def test_birth_date_rule_for_dates_that_do_not_exist(born):
 
 def test_birth_date_rule_for_a_15_digit_number_shows_the_converted_date():
     error = rejection("110105990231001")
-    assert (error.rule, error.problems[0].message) == ("birth_date", "birth date 19990231 is not a real date")
+    assert (error.rule, error.problems[0].message) == (
+        "birth_date",
+        "birth date 19990231 is not a real date",
+    )
 
 
 def test_15_digit_numbers_are_19xx_so_29_february_1900_is_not_a_date():
@@ -288,7 +337,10 @@ def test_15_digit_numbers_are_19xx_so_29_february_1900_is_not_a_date():
 def test_birth_date_rule_for_implausibly_early_years():
     first17 = "11010501000101001"
     error = rejection(first17 + check_character(first17))
-    assert (error.rule, error.problems[0].message) == ("birth_date", "birth date 0100-01-01 is before 1850")
+    assert (error.rule, error.problems[0].message) == (
+        "birth_date",
+        "birth date 0100-01-01 is before 1850",
+    )
 
 
 def test_future_birth_date_rule_uses_the_injected_today():
@@ -346,7 +398,9 @@ def test_the_error_is_a_validation_failure_on_field_id_number():
     assert error.code == "VALIDATION_FAILED"
     assert str(error) == "idNumber: check character should be X, not 3 (ISO 7064 MOD 11-2)"
     assert error.message == str(error)
-    assert error.problems == (FieldProblem("idNumber", "check character should be X, not 3 (ISO 7064 MOD 11-2)"),)
+    assert error.problems == (
+        FieldProblem("idNumber", "check character should be X, not 3 (ISO 7064 MOD 11-2)"),
+    )
 
 
 def test_the_field_name_can_be_chosen_for_forms_with_several_numbers():
@@ -388,7 +442,9 @@ def test_region_name_in_a_given_year():
     assert region_name("130503") == "河北省 邢台市 信都区"
 
 
-@pytest.mark.parametrize("code", ["371399", "999999", "3713", "23010", "2301080", "", "abcdef", "２３０１０８"])
+@pytest.mark.parametrize(
+    "code", ["371399", "999999", "3713", "23010", "2301080", "", "abcdef", "２３０１０８"]
+)
 def test_region_name_of_something_that_is_not_a_code_is_none(code):
     assert region_name(code) is None
     assert not is_region_code(code)
