@@ -210,7 +210,7 @@ def person_row(**overrides: str) -> dict[str, str]:
     return {k: v for k, v in row.items() if v is not None}
 
 
-def entity_row(legal_rep_id_number: str, **overrides: str) -> dict[str, str]:
+def entity_row(legal_rep_id_number: str, /, **overrides: str) -> dict[str, str]:
     row = {
         "name": _next("哈尔滨向日葵科技有限公司").replace("-", ""),
         "credit_code": new_credit_code(),
@@ -226,7 +226,7 @@ def entity_row(legal_rep_id_number: str, **overrides: str) -> dict[str, str]:
     return {k: v for k, v in row.items() if v is not None}
 
 
-def credit_row(subject: str, category: str, **overrides: str) -> dict[str, str]:
+def credit_row(subject: str, category: str, /, **overrides: str) -> dict[str, str]:
     row = {
         "subject": subject,
         "category": category,

@@ -1,6 +1,7 @@
 """What every resolver gets: who is asking, why, the services, and this request's dataloaders."""
 
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 from typing import Any
 
 from starlette.requests import Request
@@ -40,6 +41,7 @@ def build_context(request: Request | WebSocket, response: Response | None) -> Co
         request=request,
         response=response,
         principal=state.get("principal"),
-        purpose=(request.headers.get(PURPOSE_HEADER) or "").strip()[:200],
+        # HTTP headers are Latin-1: a purpose in Chinese arrives percent-encoded UTF-8 (RFC 3986).
+        purpose=unquote(request.headers.get(PURPOSE_HEADER) or "", errors="replace").strip()[:200],
         services=services(),
     )

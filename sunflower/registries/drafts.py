@@ -153,7 +153,7 @@ def parse_date(text: str) -> date:
     if len(cleaned) == 8 and cleaned.isdigit():
         cleaned = f"{cleaned[:4]}-{cleaned[4:6]}-{cleaned[6:]}"
     try:
-        year, month, day = (int(p) for p in cleaned.split("-")[:3])
+        year, month, day = (int(p) for p in cleaned.split("-"))  # exactly three parts: nothing dropped
         return date(year, month, day)
     except ValueError:
         raise ValidationFailed(f"{text!r} is not a date (use YYYY-MM-DD)") from None
@@ -164,7 +164,7 @@ def _capital(text: str) -> Decimal:
         value = Decimal(text.replace(",", "").removesuffix("万元").removesuffix("万").strip())
     except InvalidOperation:
         raise ValidationFailed(f"{text!r} is not an amount in 10,000 yuan") from None
-    if value < 0 or not value.is_finite():
+    if not value.is_finite() or value < 0:  # NaN first: comparing it raises InvalidOperation
         raise ValidationFailed("must be a positive amount in 10,000 yuan")
     return value
 
