@@ -302,3 +302,29 @@ def registry_service(clock: Clock = utc_now, *, persons=None):
         audit_service(clock),
         clock,
     )
+
+
+def table_items(name: str) -> list[dict]:
+    """Every item of a table as stored (raw boto3, beneath the repositories), all pages."""
+    import boto3
+
+    from sunflower.common.settings import get_settings
+
+    settings = get_settings()
+    table = boto3.resource("dynamodb", region_name=settings.region).Table(settings.resource(name))
+    items, kwargs = [], {"ConsistentRead": True}
+    while True:
+        page = table.scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def audit_log() -> list[dict]:
+    """The audit chain's entries as stored, oldest first (the head and seals left out)."""
+    import json
+
+    entries = sorted((i for i in table_items("audit") if i["pk"] == "LOG"), key=lambda i: int(i["sk"]))
+    return [{**e, "detail": json.loads(e["detail"]) if isinstance(e.get("detail"), str) else e.get("detail")}
+            for e in entries]

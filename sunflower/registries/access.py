@@ -37,12 +37,17 @@ def mask_phone(value: str | None) -> str | None:
     return value[:3] + "*" * max(len(value) - 7, 0) + value[-4:]
 
 
+def _stated(purpose: str | None) -> bool:
+    """Blank is no purpose: the audit log records it as 'not stated', so it must not unmask either."""
+    return bool(purpose and purpose.strip())
+
+
 def person_visibility(viewer: Principal, person: Person, purpose: str) -> Visibility:
     if viewer.kind is PrincipalKind.SYSTEM:
         return Visibility.FULL
     best = Visibility.NONE
     if viewer.has_any(*FULL_WITH_PURPOSE):
-        best = Visibility.FULL if purpose else Visibility.MASKED
+        best = Visibility.FULL if _stated(purpose) else Visibility.MASKED
     if viewer.has_any(Role.RESIDENT) and viewer.id == person.id:
         best = Visibility.FULL
     if best is Visibility.NONE and viewer.has_any(*COMMUNITY_SCOPED) and viewer.community_id:
@@ -82,13 +87,13 @@ def require_signed_in(viewer: Principal | None) -> Principal:
 def may_see_credit(viewer: Principal, record: CreditRecord, purpose: str) -> bool:
     if record.public or viewer.kind is PrincipalKind.SYSTEM:
         return True
-    if viewer.has_any(*FULL_WITH_PURPOSE) and purpose:
+    if viewer.has_any(*FULL_WITH_PURPOSE) and _stated(purpose):
         return True
     return record.subject_type is SubjectType.PERSON and viewer.has_any(Role.RESIDENT) and viewer.id == record.subject_id
 
 
 def may_see_person_profile(viewer: Principal, person_id: str, purpose: str) -> bool:
     """A person's credit grade weighs unpublished records too: the entitled and the person only."""
-    if viewer.kind is PrincipalKind.SYSTEM or (viewer.has_any(*FULL_WITH_PURPOSE) and purpose):
+    if viewer.kind is PrincipalKind.SYSTEM or (viewer.has_any(*FULL_WITH_PURPOSE) and _stated(purpose)):
         return True
     return viewer.has_any(Role.RESIDENT) and viewer.id == person_id
