@@ -61,7 +61,62 @@ def seed_devices(data_dir: Path) -> dict:
     return {"devices_added": added}
 
 
-DEMO: list[Callable[[Path], dict]] = [seed_devices]
+def seed_registries(data_dir: Path) -> dict:
+    """Households of residents in each community, businesses along the arterial, their credit records."""
+    import random
+
+    from sunflower.auth.principals import SYSTEM
+    from sunflower.registries import synthetic
+    from sunflower.registries.service import ImportKind, Row
+
+    rng = random.Random(20261124)  # the same demo district every time: loading again changes nothing
+    registries = services().registries
+    people, heads = [], []
+    relations = ["户主", "配偶", "子", "女", "母亲"]
+    for c, (community_id, name) in enumerate(COMMUNITIES.items()):
+        subdistrict, community = name.split()
+        for h in range(6):
+            household_no = f"230108{c + 1:02d}{h + 1:04d}"
+            for m in range(rng.randint(1, 4)):
+                number = synthetic.id_number(rng, born=None)
+                people.append({
+                    "name": synthetic.person_name(rng), "id_number": number, "phone": synthetic.mobile_phone(rng),
+                    "household_no": household_no, "relationship": relations[m],
+                    "current_district": "平房区", "current_subdistrict": subdistrict, "current_community": community,
+                    "current_community_id": community_id, "current_building": str(h + 1), "current_unit": "1",
+                    "current_room": f"{rng.randint(1, 6)}0{rng.randint(1, 4)}",
+                    "registered_district": "平房区", "registered_subdistrict": subdistrict,
+                })
+                if m == 0:
+                    heads.append(number)
+    report = _count(registries.import_rows(SYSTEM, ImportKind.PERSON, [Row(i + 2, p) for i, p in enumerate(people)], "demo seed"))
+    businesses = ["精密机械", "汽车零部件", "食品", "物流", "商贸", "餐饮", "物业服务", "建筑工程"]
+    industries = ["C3411", "C3670", "C1419", "G5430", "F5191", "H6210", "K7020", "E4813"]
+    codes = [synthetic.credit_code(rng) for _ in businesses]
+    entities = [
+        {"name": f"哈尔滨平房{b}有限公司", "credit_code": code, "legal_rep_id_number": heads[i], "industry_code": industries[i],
+         "registered_capital": str(rng.choice([50, 100, 300, 500, 1000])), "entity_type": "有限责任公司",
+         "established_on": f"20{rng.randint(5, 24):02d}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+         "address_district": "平房区", "address_detail": f"哈南第二大道{100 + 20 * i}号"}
+        for i, (b, code) in enumerate(zip(businesses, codes, strict=True))
+    ]
+    report.update(_count(registries.import_rows(SYSTEM, ImportKind.ENTITY, [Row(i + 2, e) for i, e in enumerate(entities)], "demo seed"), "entities"))
+    credit = [
+        {"subject": codes[0], "category": "守合同重信用", "decided_on": "2025-12-01", "department": "平房区市场监督管理局", "decision_number": "平市监〔2025〕88号"},
+        {"subject": codes[3], "category": "行政处罚", "decided_on": "2026-06-12", "department": "平房区应急管理局", "decision_number": "平应急罚〔2026〕7号", "summary": "危险货物装卸未按规定执行"},
+        {"subject": codes[5], "category": "行政许可", "decided_on": "2026-02-20", "department": "平房区市场监督管理局", "decision_number": "JY22301080012345", "summary": "食品经营许可"},
+        {"subject": heads[4], "category": "失信被执行人", "decided_on": "2026-04-02", "department": "平房区人民法院", "decision_number": "(2026)黑0108执211号"},
+        {"subject": heads[7], "category": "表彰", "decided_on": "2026-09-30", "department": "平房区人民政府", "decision_number": "平政发〔2026〕31号", "summary": "见义勇为"},
+    ]
+    report.update(_count(registries.import_rows(SYSTEM, ImportKind.CREDIT, [Row(i + 2, r) for i, r in enumerate(credit)], "demo seed"), "credit"))
+    return report
+
+
+def _count(outcomes, what: str = "persons") -> dict:
+    return {f"{what}_{status}": sum(1 for o in outcomes if o.status.value == status) for status in ("accepted", "unchanged", "rejected")}
+
+
+DEMO: list[Callable[[Path], dict]] = [seed_devices, seed_registries]
 SEEDS = {"demo": DEMO}
 
 
