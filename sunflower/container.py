@@ -12,6 +12,8 @@ from sunflower.common.cursors import CursorCodec
 from sunflower.common.settings import get_settings
 from sunflower.devices.repository import DeviceRepository
 from sunflower.devices.service import DeviceService
+from sunflower.registries.import_store import ImportObjects
+from sunflower.registries.imports import ImportJobRepository, ImportService
 from sunflower.registries.repository import (
     CreditRepository,
     EntityRepository,
@@ -28,6 +30,7 @@ class Services:
     tokens: TokenVerifier
     cursors: CursorCodec
     registries: RegistryService
+    imports: ImportService
 
 
 @cache
@@ -64,4 +67,5 @@ def services() -> Services:
         tokens=tokens,
         cursors=CursorCodec(settings.cursor_secret),
         registries=registries,
+        imports=ImportService(ImportJobRepository(), registries, ImportObjects(), utc_now),
     )

@@ -118,6 +118,8 @@ class BucketSpec:
     versioned: bool
     object_lock: bool
     notifications: tuple[NotificationSpec, ...]
+    cors_rules: tuple[dict, ...] = ()  # in the S3 API's form (PutBucketCors)
+    lifecycle_rules: tuple[dict, ...] = ()  # in the S3 API's form (PutBucketLifecycleConfiguration)
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,30 @@ def _notifications(props: dict) -> tuple[NotificationSpec, ...]:
     return tuple(specs)
 
 
+def _cors_rules(props: dict) -> tuple[dict, ...]:
+    renamed = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds", "Id": "ID"}
+    return tuple(
+        {renamed.get(key, key): value for key, value in rule.items()}
+        for rule in (props.get("CorsConfiguration") or {}).get("CorsRules", [])
+    )
+
+
+def _lifecycle_rules(props: dict) -> tuple[dict, ...]:
+    rules = []
+    for rule in (props.get("LifecycleConfiguration") or {}).get("Rules", []):
+        api: dict[str, Any] = {"ID": rule.get("Id", ""), "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+        if "ExpirationInDays" in rule:
+            api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+        if "NoncurrentVersionExpiration" in rule:
+            api["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])}
+        if "AbortIncompleteMultipartUpload" in rule:
+            api["AbortIncompleteMultipartUpload"] = {
+                "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+            }
+        rules.append(api)
+    return tuple(rules)
+
+
 def _function(name: str, spec: dict, provider: dict) -> FunctionSpec:
     sqs, schedules, http = [], [], False
     for event in spec.get("events", []):
@@ -278,6 +304,8 @@ def load(path: Path = SERVERLESS_YML, *, stage: str = "local", region: str | Non
                 (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled",
                 bool(props.get("ObjectLockEnabled")),
                 _notifications(props),
+                _cors_rules(props),
+                _lifecycle_rules(props),
             )
         elif kind == "AWS::Events::EventBus":
             catalog.buses[logical_id] = props["Name"]

@@ -79,6 +79,12 @@ def _buckets(catalog: Catalog) -> None:
             s3.create_bucket(**kwargs)
         if bucket.versioned:
             s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})
+        if bucket.cors_rules:
+            s3.put_bucket_cors(Bucket=bucket.name, CORSConfiguration={"CORSRules": list(bucket.cors_rules)})
+        if bucket.lifecycle_rules:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=bucket.name, LifecycleConfiguration={"Rules": list(bucket.lifecycle_rules)}
+            )
 
 
 def connect_notifications(catalog: Catalog) -> None:

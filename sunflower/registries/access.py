@@ -84,12 +84,15 @@ def require_signed_in(viewer: Principal | None) -> Principal:
     return viewer
 
 
+def may_see_unpublished_credit(viewer: Principal, subject_type: SubjectType, subject_id: str, purpose: str) -> bool:
+    """Unpublished categories (arrears, complaints): police and officials with a purpose, and the subject."""
+    if viewer.kind is PrincipalKind.SYSTEM or (viewer.has_any(*FULL_WITH_PURPOSE) and _stated(purpose)):
+        return True
+    return subject_type is SubjectType.PERSON and viewer.has_any(Role.RESIDENT) and viewer.id == subject_id
+
+
 def may_see_credit(viewer: Principal, record: CreditRecord, purpose: str) -> bool:
-    if record.public or viewer.kind is PrincipalKind.SYSTEM:
-        return True
-    if viewer.has_any(*FULL_WITH_PURPOSE) and _stated(purpose):
-        return True
-    return record.subject_type is SubjectType.PERSON and viewer.has_any(Role.RESIDENT) and viewer.id == record.subject_id
+    return record.public or may_see_unpublished_credit(viewer, record.subject_type, record.subject_id, purpose)
 
 
 def may_see_person_profile(viewer: Principal, person_id: str, purpose: str) -> bool:

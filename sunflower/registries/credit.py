@@ -66,7 +66,7 @@ def compute_profile(subject_type: SubjectType, subject_id: str, records: list[Cr
         remaining = rule.cap - totals[record.category]
         points = max(rule.points, remaining) if rule.points < 0 else min(rule.points, remaining)
         totals[record.category] += points
-        factors.append(CreditFactor(f"{rule.label}: {record.decision_number}", points, record.id))
+        factors.append(CreditFactor(f"{rule.label}: {record.decision_number}", points, record.id, record.public))
     black = any(f.record_id and _category(records, f.record_id) in BLACK_LIST for f in factors)
     red = not black and any(f.record_id and _category(records, f.record_id) is CreditCategory.RED_LIST for f in factors)
     score = BASE_SCORE + sum(f.points for f in factors)
@@ -87,6 +87,8 @@ def next_change(records: list[CreditRecord], today: date) -> date | None:
     """The first day on which the profile computed today would differ (a record expiring or ageing out)."""
     days: list[date] = []
     for record in records:
+        if not record.in_force(today):
+            continue  # out of force for good: it never weighs again, so it changes nothing
         if record.valid_until and record.valid_until >= today:
             days.append(record.valid_until.fromordinal(record.valid_until.toordinal() + 1))
         if record.decided_on > today:

@@ -191,6 +191,7 @@ class CreditFactor:
     description: str
     points: int
     record_id: str | None = None
+    public: bool = True  # from a published category; unpublished factors are shown to the entitled only
 
 
 @dataclass(frozen=True)

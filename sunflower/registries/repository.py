@@ -222,7 +222,9 @@ def _profile(item: _Item) -> CreditProfile:
         subject_id=d["subject_id"],
         grade=d["grade"],
         score=int(d["score"]),
-        factors=tuple(CreditFactor(f["description"], int(f["points"]), f.get("record_id")) for f in d["factors"]),
+        factors=tuple(
+            CreditFactor(f["description"], int(f["points"]), f.get("record_id"), f.get("public", True)) for f in d["factors"]
+        ),
         red_list=bool(d["red_list"]),
         black_list=bool(d["black_list"]),
         computed_on=date.fromisoformat(d["computed_on"]),
@@ -274,9 +276,10 @@ def _decision_key(department: str, number: str) -> tuple[str, str]:
 def _person_item(p: Person) -> _Item:
     pk, sk = _person_key(p.id)
     item = _Item(pk, sk, data=_person_data(p), version=p.version, updated_at=p.updated_at)
-    item.gsi1pk, item.gsi1sk = f"PNAME#{p.name[0]}", f"{p.name}#{p.id}"
-    if p.community_id and p.status is not PersonStatus.MERGED:
-        item.gsi2pk, item.gsi2sk = f"COMMUNITY#{p.community_id}", f"{p.name}#{p.id}"
+    if p.status is not PersonStatus.MERGED:  # a merged duplicate is found only through its id
+        item.gsi1pk, item.gsi1sk = f"PNAME#{p.name[0]}", f"{p.name}#{p.id}"
+        if p.community_id:
+            item.gsi2pk, item.gsi2sk = f"COMMUNITY#{p.community_id}", f"{p.name}#{p.id}"
     return item
 
 

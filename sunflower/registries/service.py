@@ -3,7 +3,7 @@
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -179,7 +179,10 @@ class RegistryService:
         if changed == current:
             return access.view(current, Visibility.FULL)
         self._audit.record(self._event(actor, AuditAction.UPDATE, "person", person_id, purpose or "update person"))
-        return access.view(self._persons.save(changed, current), Visibility.FULL)
+        saved = self._persons.save(changed, current)
+        if (saved.household_id, saved.relationship) != (current.household_id, current.relationship):
+            self._join_households([saved])  # as an import does: the household lists its members
+        return access.view(saved, Visibility.FULL)
 
     def change_person_status(
         self, actor: Principal, person_id: str, status: PersonStatus, reason: str, purpose: str
@@ -309,6 +312,8 @@ class RegistryService:
         access.require_signed_in(viewer)
         page = self._credit.page(subject_type, subject_id, limit=limit, start=start)
         kept = [(r, k) for r, k in zip(page.items, page.item_keys, strict=True) if access.may_see_credit(viewer, r, purpose)]
+        if kept and subject_type is SubjectType.PERSON:
+            self._audit.record(self._event(viewer, AuditAction.READ, "person", subject_id, purpose, what="credit records"))
         return Page([r for r, _ in kept], page.next_key, [k for _, k in kept])
 
     def credit_profiles(
@@ -327,7 +332,18 @@ class RegistryService:
         profiles.update(self._refresh_profiles(stale))
         for subject in wanted:
             profiles.setdefault(subject, credit.compute_profile(subject[0], subject[1], [], today))
-        return profiles
+        people = [i for t, i in wanted if t is SubjectType.PERSON]
+        if people:
+            self._audit.record_many(
+                [self._event(viewer, AuditAction.READ, "person", i, purpose, what="credit profile") for i in people]
+            )
+        return {s: self._shown(viewer, p, purpose) for s, p in profiles.items()}
+
+    def _shown(self, viewer: Principal, profile: CreditProfile, purpose: str) -> CreditProfile:
+        """Unpublished factors (arrears, complaints) stay with those entitled to the records behind them."""
+        if access.may_see_unpublished_credit(viewer, profile.subject_type, profile.subject_id, purpose):
+            return profile
+        return replace(profile, factors=tuple(f for f in profile.factors if f.public))
 
     def _refresh_profiles(self, subjects: Iterable[tuple[SubjectType, str]]) -> dict[tuple[SubjectType, str], CreditProfile]:
         today, fresh = self.today(), {}

@@ -43,6 +43,8 @@ def district(local_cloud):
                 "department": "平房区市场监督管理局", "decision_number": "平市监罚〔2026〕12号"}),
         Row(3, {"subject": ids[0], "category": "欠费", "decided_on": "2026-05-01",
                 "department": "平房区供热办", "decision_number": "平供热〔2026〕3号"}),
+        Row(4, {"subject": code, "category": "欠费", "decided_on": "2026-07-01",
+                "department": "平房区供热办", "decision_number": "平供热〔2026〕9号"}),
     ], "test setup")
     return {"ids": ids, "code": code}
 
@@ -98,8 +100,19 @@ def test_anyone_signed_in_sees_an_entity_its_public_credit_but_not_the_represent
 
     assert entity["legalRepresentativeName"] == "王建国"
     assert entity["legalRepresentative"] is None
-    assert entity["creditProfile"]["grade"] == "B"
+    assert entity["creditProfile"]["grade"] == "C"  # the penalty and the unpublished arrears both weigh
+    factors = [f["description"] for f in entity["creditProfile"]["factors"]]
+    assert factors == ["administrative penalty: 平市监罚〔2026〕12号"]  # the arrears' decision stays unshown
     assert [e["node"]["category"] for e in entity["creditRecords"]["edges"]] == ["ADMINISTRATIVE_PENALTY"]
+
+
+def test_police_with_a_purpose_see_every_factor_of_an_entity(api, district):
+    api.client.headers["X-Purpose"] = quote("经侦协查 2026-31")
+
+    entity = api.data("EntityByCreditCode", {"creditCode": district["code"]}, token=api.token("police", user="p-3"))
+
+    factors = [f["description"] for f in entity["entityByCreditCode"]["creditProfile"]["factors"]]
+    assert len(factors) == 2 and any("平供热〔2026〕9号" in f for f in factors)
 
 
 def test_unpublished_credit_records_stay_hidden_from_the_unentitled(api, district):

@@ -133,9 +133,9 @@ def test_reimporting_a_changed_row_updates_the_person(registries, clerk):
     [created] = registries.import_rows(clerk, ImportKind.PERSON, rows(row), "upload")
     [updated] = registries.import_rows(clerk, ImportKind.PERSON, rows({**row, "phone": "13987654321"}), "upload")
     assert (updated.status, updated.record_id) == (RowStatus.ACCEPTED, created.record_id)
+    assert (audit_log()[-1]["action"], audit_log()[-1]["subject_id"]) == (AuditAction.UPDATE.value, created.record_id)
     person = registries.person(SYSTEM, created.record_id, "check").person
     assert (person.phone, person.version) == ("13987654321", 2)
-    assert audit_log()[-1]["action"] == AuditAction.UPDATE.value
 
 
 def test_a_large_import_spanning_several_transactions_writes_every_row_whole(registries, clerk):
@@ -232,6 +232,18 @@ def test_a_head_imported_after_the_members_becomes_the_head(registries, clerk):
     assert {m.person_id for m in household.members} == {child.record_id, head.record_id}
 
 
+def test_a_person_given_a_household_by_update_joins_it(registries, clerk):
+    head = register(registries)
+    registries.update_person(clerk, head.id, {"household_no": "H-9", "relationship": "户主"}, "new household")
+    spouse = register(registries)
+    registries.update_person(clerk, spouse.id, {"household_no": "H-9", "relationship": "配偶"}, "joins household")
+    household = registries.households(clerk, ["H-9"])["H-9"]
+    assert household.head_id == head.id
+    assert {m.person_id: m.relationship for m in household.members} == {
+        head.id: Relationship.HEAD, spouse.id: Relationship.SPOUSE
+    }
+
+
 def test_households_are_read_by_the_signed_in_only(registries):
     with pytest.raises(PermissionDenied):
         registries.households(None, ["H-1"])
@@ -291,9 +303,9 @@ def test_update_person_changes_only_the_given_fields(registries, clerk):
         before.name, before.id_number, before.current_address, before.registered_address
     )
     assert after.version == before.version + 1
+    assert (audit_log()[-1]["action"], audit_log()[-1]["purpose"]) == ("update", "phone changed")
     stored = registries.person(SYSTEM, before.id, "check").person
     assert stored.phone == "13987654321" and stored.version == after.version
-    assert (audit_log()[-1]["action"], audit_log()[-1]["purpose"]) == ("update", "phone changed")
 
 
 def test_update_person_with_nothing_new_writes_and_audits_nothing(registries, clerk):
@@ -379,8 +391,8 @@ def test_a_status_change_is_kept_in_the_history_with_who_and_why(registries, cle
     assert [(h.status, h.by, h.reason) for h in back.history] == [
         (PersonStatus.MOVED_OUT, "person:clerk-1", "迁往南岗区"), (PersonStatus.RESIDENT, "person:clerk-1", "迁回")
     ]
+    assert [(e["action"], e["purpose"]) for e in audit_log()[-2:]] == [("update", "move"), ("update", "move back")]
     assert registries.person(SYSTEM, person.id, "check").person.history == back.history
-    assert [e["purpose"] for e in audit_log()[-2:]] == ["move", "move back"]
 
 
 @pytest.mark.parametrize("reason", ["", "   "])

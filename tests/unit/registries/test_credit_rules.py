@@ -179,6 +179,12 @@ def test_without_records_the_profile_never_changes():
     assert next_change([], TODAY) is None
 
 
+def test_a_record_out_of_force_never_changes_the_profile_again():
+    expired = credit_record(C.ADMINISTRATIVE_PENALTY, decided_on=RECENT, valid_until=date(2026, 1, 31))
+    assert profile(expired).score == 100
+    assert next_change([expired], TODAY) is None
+
+
 def test_a_list_entry_without_an_end_never_changes_the_profile():
     assert next_change([credit_record(C.SERIOUS_DISHONESTY_LIST, decided_on=date(2015, 1, 1))], TODAY) is None
 

@@ -1,0 +1,1 @@
+"""Smart gate: residents' faces open their community's gates (issue 4)."""

@@ -1,0 +1,614 @@
+"""The workflow engine's service: deploy definitions, start instances, complete tasks, inboxes, timers.
+
+Callers: the GraphQL layer (with the signed-in principal) and the scheduled function that calls
+`wake_due` (with SYSTEM). Every method re-checks what the principal may do.
+"""
+
+import hashlib
+import itertools
+import logging
+import secrets
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from threading import Lock
+from typing import Any, Protocol
+
+from sunflower.auth.principals import Principal, PrincipalKind, Role
+from sunflower.common.clock import Clock, to_iso
+from sunflower.common.cursors import Page
+from sunflower.common.errors import FieldProblem, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from sunflower.common.ids import new_id
+from sunflower.office.engine import bpmn
+from sunflower.office.engine.bpmn import CompiledDefinition, FiredTimer, Step, WorkflowError
+from sunflower.office.engine.models import (
+    Assignee,
+    AssigneeKind,
+    BoundaryAction,
+    Definition,
+    EscalationMode,
+    InboxFilter,
+    InboxItem,
+    Instance,
+    InstanceStatus,
+    Notification,
+    OpenTask,
+    TaskDefinition,
+    TimelineEntry,
+    TimelineKind,
+    WakeReport,
+)
+from sunflower.office.engine.repository import EngineRepository, InstanceConflict, Outbox, StoredInstance
+
+logger = logging.getLogger(__name__)
+
+MAX_COMMENT = 2000
+MAX_KEY = 64
+_SAVE_ATTEMPTS = 3
+_READERS = (Role.OFFICIAL, Role.ADMIN, Role.AUDITOR)
+
+
+class Directory(Protocol):
+    """What the engine needs from the organisation chart."""
+
+    def keys_of(self, principal: Principal) -> tuple[Assignee, ...]:
+        """Every assignee key that reaches this principal: person, department(s), role(s)."""
+
+    def leaders_above(self, assignees: Sequence[Assignee]) -> list[str]:
+        """Person ids of the leaders above where these assignees sit, nearest first."""
+
+
+class TokenDirectory:
+    """A directory from the token alone (no organisation chart): for tests and tools."""
+
+    def keys_of(self, principal: Principal) -> tuple[Assignee, ...]:
+        keys = [Assignee(AssigneeKind.PERSON, principal.id)]
+        if principal.department:
+            keys.append(Assignee(AssigneeKind.DEPARTMENT, principal.department))
+        keys += [Assignee(AssigneeKind.ROLE, r.value) for r in sorted(principal.roles)]
+        return tuple(keys)
+
+    def leaders_above(self, assignees: Sequence[Assignee]) -> list[str]:
+        return []
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """An open task with what a form needs to render it."""
+
+    instance: Instance
+    task: OpenTask
+    definition: TaskDefinition
+
+
+class WorkflowService:
+    def __init__(
+        self,
+        repository: EngineRepository,
+        directory: Directory,
+        clock: Clock,
+        *,
+        zone: str = "Asia/Shanghai",
+        compiled_cache: int = 64,
+        workers: int = 8,
+    ) -> None:
+        self._repo = repository
+        self._directory = directory
+        self._clock = clock
+        self._cache: OrderedDict[tuple[str, int], tuple[Definition, CompiledDefinition]] = OrderedDict()
+        self._cache_size = compiled_cache
+        self._cache_lock = Lock()
+        self._workers = workers
+        self._executor: ThreadPoolExecutor | None = None
+        bpmn.set_district_zone(zone)
+
+    # --- definitions ---------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        actor: Principal,
+        bpmn_xml: str | bytes,
+        *,
+        dmn: Sequence[str | bytes] = (),
+        process_id: str | None = None,
+    ) -> Definition:
+        """Check a diagram and store it as the next version of its process (the key is the process id)."""
+        if not (actor.kind is PrincipalKind.SYSTEM or actor.has_any(Role.ADMIN)):
+            raise PermissionDenied("only administrators deploy workflow definitions")
+        compiled = bpmn.compile_definition(bpmn_xml, dmn, process_id=process_id)
+        key = compiled.process_id
+        if len(key) > MAX_KEY:
+            raise ValidationFailed.on("processId", f"must be at most {MAX_KEY} characters")
+        raw_bpmn = bpmn_xml.encode() if isinstance(bpmn_xml, str) else bpmn_xml
+        raw_dmn = [d.encode() if isinstance(d, str) else d for d in dmn]
+        tasks = tuple(
+            TaskDefinition(t.element_id, t.name, t.form_schema, t.instructions) for t in compiled.user_tasks.values()
+        )
+        for _ in range(_SAVE_ATTEMPTS):
+            version = self._repo.latest_version(key) + 1
+            definition = Definition(
+                key=key,
+                version=version,
+                name=compiled.name,
+                deployed_by=actor.audit_name,
+                deployed_at=self._clock(),
+                tasks=tasks,
+                start_schema=compiled.start_schema,
+                starters=compiled.starters,
+                bpmn_sha256=hashlib.sha256(raw_bpmn).hexdigest(),
+            )
+            if self._repo.add_definition(definition, raw_bpmn, raw_dmn):
+                self._remember(definition, compiled)
+                return definition
+        raise InvalidState(f"{key} is being deployed by someone else right now; try again")
+
+    def definition(self, viewer: Principal, key: str, version: int | None = None) -> Definition:
+        _require_reader(viewer)
+        version = version or self._repo.latest_version(key)
+        if not version:
+            raise NotFound(f"no workflow definition {key}")
+        return self._compiled(key, version)[0]
+
+    def definitions(self, viewer: Principal, *, limit: int, start: dict | None) -> Page[Definition]:
+        """Every version of every definition, by key then version."""
+        _require_reader(viewer)
+        return self._repo.definitions(limit=limit, start=start)
+
+    def _remember(self, definition: Definition, compiled: CompiledDefinition) -> None:
+        with self._cache_lock:
+            self._cache[(definition.key, definition.version)] = (definition, compiled)
+            self._cache.move_to_end((definition.key, definition.version))
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _compiled(self, key: str, version: int) -> tuple[Definition, CompiledDefinition]:
+        with self._cache_lock:
+            hit = self._cache.get((key, version))
+        if hit:
+            return hit
+        definition, raw_bpmn, raw_dmn = self._repo.definition(key, version)
+        compiled = bpmn.compile_definition(raw_bpmn, raw_dmn, process_id=key)
+        self._remember(definition, compiled)
+        return definition, compiled
+
+    # --- instances ------------------------------------------------------------------------------
+
+    def start(
+        self, actor: Principal, key: str, data: Mapping[str, Any] | None = None, *, business_key: str | None = None
+    ) -> Instance:
+        """Start an instance of the latest version of `key`."""
+        return self.start_many(actor, key, [(data or {}, business_key)])[0]
+
+    def start_many(
+        self, actor: Principal, key: str, starts: Sequence[tuple[Mapping[str, Any], str | None]]
+    ) -> list[Instance]:
+        """Start several instances of the latest version of `key` in batched writes (imports, benchmarks).
+
+        Every start is checked before anything is written: one bad row and none starts.
+        """
+        version = self._repo.latest_version(key)
+        if not version:
+            raise NotFound(f"no workflow definition {key}")
+        definition, compiled = self._compiled(key, version)
+        if actor.kind is not PrincipalKind.SYSTEM and not any(r.value in definition.starters for r in actor.roles):
+            raise PermissionDenied(f"starting {key} needs one of the roles {', '.join(definition.starters)}")
+        now = self._clock()
+        created: list[tuple[Instance, bytes, Outbox]] = []
+        for data, business_key in starts:
+            data = dict(data)
+            _check_data_keys(data)
+            problems = bpmn.form_problems(definition.start_schema, data)
+            if problems:
+                raise ValidationFailed(_summary(problems), problems=problems)
+            blank = Instance(new_id(), key, version, InstanceStatus.RUNNING, business_key, data, (), actor.audit_name,
+                             now, now, None, None, 0)
+            try:
+                step = compiled.start(data, now)
+                instance, outbox = self._advance(blank, compiled, step, actor, now)
+            except WorkflowError as exc:
+                raise InvalidState(f"the workflow cannot start with this data: {exc}") from None
+            outbox.timeline.insert(0, self._entry(instance, now, actor.audit_name, TimelineKind.STARTED, instance.version,
+                                                  token=_token(), data=data))
+            created.append((instance, compiled.dump(step.workflow), outbox))
+        self._repo.create(created)
+        return [instance for instance, _, _ in created]
+
+    def instance(self, viewer: Principal, instance_id: str) -> Instance:
+        instance = self._repo.get(instance_id).instance
+        self._require_viewer(viewer, instance)
+        return instance
+
+    def instances(self, viewer: Principal, instance_ids: Iterable[str]) -> dict[str, Instance]:
+        """For dataloaders: the ones the viewer may see, by id (one batch read)."""
+        found = self._repo.get_many(instance_ids)
+        return {i: inst for i, inst in found.items() if self._may_view(viewer, inst)}
+
+    def task(self, viewer: Principal, instance_id: str, task_id: str) -> TaskView:
+        instance = self.instance(viewer, instance_id)
+        task = instance.task(task_id)
+        if task is None:
+            raise NotFound(f"task {task_id} is not open in instance {instance_id}")
+        definition = self._compiled(instance.definition_key, instance.definition_version)[0]
+        return TaskView(instance, task, definition.task(task.element_id) or TaskDefinition(task.element_id, task.name, None, ""))
+
+    def complete_task(
+        self,
+        actor: Principal,
+        instance_id: str,
+        task_id: str,
+        data: Mapping[str, Any] | None = None,
+        comment: str | None = None,
+    ) -> Instance:
+        """Complete an open task assigned to the actor; the instance moves on to its next tasks or ends."""
+        data = dict(data or {})
+        _check_data_keys(data)
+        if comment is not None and len(comment) > MAX_COMMENT:
+            raise ValidationFailed.on("comment", f"must be at most {MAX_COMMENT} characters")
+        conflicted = False
+        for _ in range(_SAVE_ATTEMPTS):
+            stored = self._repo.get(instance_id)
+            before = stored.instance
+            task = before.task(task_id)
+            if task is None:
+                if conflicted:
+                    raise InvalidState(f"task {task_id} was completed or closed by someone else meanwhile")
+                if before.status is not InstanceStatus.RUNNING:
+                    raise InvalidState(f"instance {instance_id} is {before.status.value}; its tasks are closed")
+                raise InvalidState(f"task {task_id} is not open (already completed or closed)")
+            if not self._assigned(actor, task):
+                raise PermissionDenied(
+                    f"task '{task.name}' is assigned to {', '.join(a.key for a in task.assignees)}, not to you"
+                )
+            definition, compiled = self._compiled(before.definition_key, before.definition_version)
+            info = compiled.user_tasks.get(task.element_id)
+            problems = bpmn.form_problems(info.form_schema if info else None, data)
+            if problems:
+                raise ValidationFailed(_summary(problems), problems=problems)
+            now = self._clock()
+            try:
+                step = compiled.complete(compiled.load(stored.state), task_id, data, now)
+                instance, outbox = self._advance(before, compiled, step, actor, now, completed=(task, data, comment))
+            except WorkflowError as exc:
+                raise InvalidState(f"the workflow cannot go on with this data: {exc}") from None
+            try:
+                self._repo.save(instance, compiled.dump(step.workflow), outbox, now=now, previous_version=before.version)
+            except InstanceConflict:
+                conflicted = True
+                continue
+            self._apply(self._pending(stored) + [(instance, outbox)])
+            return instance
+        raise InvalidState(f"instance {instance_id} is changing too often right now; try again")
+
+    def annotate(
+        self, actor: Principal, instance_id: str, *, data: Mapping[str, Any] | None = None, comment: str | None = None
+    ) -> TimelineEntry:
+        """Append a note (e.g. a progress report) to an instance's timeline without moving it on."""
+        instance = self.instance(actor, instance_id)
+        if comment is not None and len(comment) > MAX_COMMENT:
+            raise ValidationFailed.on("comment", f"must be at most {MAX_COMMENT} characters")
+        now = self._clock()
+        entry = TimelineEntry(
+            id=f"{to_iso(now)}#{instance.version:08d}#n{new_id()}", instance_id=instance.id, at=now,
+            actor=actor.audit_name, kind=TimelineKind.NOTE, data=dict(data or {}), comment=comment,
+        )
+        self._repo.append_timeline([entry])
+        return entry
+
+    def timeline(
+        self, viewer: Principal, instance_id: str, *, limit: int, start: dict | None, newest_first: bool = False
+    ) -> Page[TimelineEntry]:
+        self.instance(viewer, instance_id)
+        return self._repo.timeline(instance_id, limit=limit, start=start, newest_first=newest_first)
+
+    # --- inbox and notifications ----------------------------------------------------------------
+
+    def inbox(
+        self, viewer: Principal, filter: InboxFilter | None = None, *, limit: int = 20, start: dict | None = None
+    ) -> Page[InboxItem]:
+        """Open tasks that reach the viewer through their person id, department(s) or roles; newest first."""
+        filter = filter or InboxFilter()
+        keys = [k for k in self._directory.keys_of(viewer) if not filter.through or k.kind in filter.through]
+        low = to_iso(filter.opened_after) if filter.opened_after else "0"
+        high = f"{to_iso(filter.opened_before)}" if filter.opened_before else "~"
+
+        def fetch(key: Assignee, resume: dict | None, n: int):
+            return self._repo.inbox_partition(
+                key, limit=n, start=resume, low=low, high=high,
+                definition_key=filter.definition_key, business_key=filter.business_key,
+            )
+
+        return _merged(keys, fetch, limit, start, identity=lambda i: (i.instance_id, i.task_id))
+
+    def notifications(self, viewer: Principal, *, limit: int = 20, start: dict | None = None) -> Page[Notification]:
+        keys = list(self._directory.keys_of(viewer))
+
+        def fetch(key: Assignee, resume: dict | None, n: int):
+            return self._repo.notifications(key, limit=n, start=resume)
+
+        return _merged(keys, fetch, limit, start, identity=lambda n: n.id)
+
+    # --- timers ---------------------------------------------------------------------------------
+
+    def wake_due(self, actor: Principal, *, now: datetime | None = None, limit: int = 1000) -> WakeReport:
+        """Advance instances whose timers are due (and finish changes whose writer died half-way).
+
+        Call it again while the report says `more`. Instances are advanced on a few threads: each
+        is one conditional write; what follows from them is written in shared batches.
+        """
+        if not (actor.kind is PrincipalKind.SYSTEM or actor.has_any(Role.ADMIN)):
+            raise PermissionDenied("only the scheduler wakes due timers")
+        now = now or self._clock()
+        candidates = list(itertools.islice(self._repo.due(now, limit + 1), limit + 1))
+        more = len(candidates) > limit
+        outcomes = list(self._pool().map(lambda stored: self._wake_one(stored, actor, now), candidates[:limit]))
+        to_apply = [change for _, changes in outcomes for change in changes]
+        if to_apply:
+            self._apply(to_apply)
+        counts = {kind: sum(1 for k, _ in outcomes if k == kind) for kind in ("woken", "conflict", "failed")}
+        return WakeReport(counts["woken"], counts["conflict"], counts["failed"], more)
+
+    def _wake_one(self, stored: StoredInstance, actor: Principal, now: datetime) -> tuple[str, list[tuple[Instance, Outbox]]]:
+        before = stored.instance
+        pending = self._pending(stored)
+        if before.status is not InstanceStatus.RUNNING or not before.next_due or before.next_due > now:
+            return "applied", pending or [(before, Outbox())]  # only an outbox was left to apply
+        try:
+            _, compiled = self._compiled(before.definition_key, before.definition_version)
+            step = compiled.wake(compiled.load(stored.state), now)
+            instance, outbox = self._advance(before, compiled, step, actor, now)
+        except WorkflowError as exc:
+            logger.warning("instance %s could not advance on its timer: %s", before.id, exc)
+            return "failed", []
+        try:
+            self._repo.save(instance, compiled.dump(step.workflow), outbox, now=now, previous_version=before.version)
+        except InstanceConflict:
+            return "conflict", []
+        return "woken", pending + [(instance, outbox)]
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._cache_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="wake")
+            return self._executor
+
+    # --- the heart: what a step of the engine means for the instance ---------------------------
+
+    def _advance(
+        self,
+        before: Instance,
+        compiled: CompiledDefinition,
+        step: Step,
+        actor: Principal,
+        now: datetime,
+        *,
+        completed: tuple[OpenTask, dict, str | None] | None = None,
+    ) -> tuple[Instance, Outbox]:
+        version = before.version + 1
+        outbox = Outbox()
+        seq = itertools.count(1)
+        token = _token()  # two writers racing to the same version never share an entry id
+        current: dict[str, OpenTask] = {t.id: t for t in before.open_tasks}
+
+        def entry(kind: TimelineKind, task: OpenTask | None = None, **kw: Any) -> None:
+            outbox.timeline.append(self._entry(before, now, kw.pop("actor", actor.audit_name), kind, version,
+                                               token=token, seq=next(seq), task=task, **kw))
+
+        if completed:
+            task, data, comment = completed
+            entry(TimelineKind.TASK_COMPLETED, task, data=data, comment=comment)
+            outbox.closed += [(task, a) for a in task.assignees]
+            current.pop(task.id, None)
+
+        for fired in step.fired:
+            self._on_timer(fired, current, before, now, f"{version:08d}#{token}", outbox, entry, seq)
+
+        ready = {r.id: r for r in step.ready}
+        open_tasks: list[OpenTask] = []
+        for task_id, task in current.items():
+            if task_id in ready:
+                open_tasks.append(task)
+            else:
+                entry(TimelineKind.TASK_CLOSED, task)
+                outbox.closed += [(task, a) for a in task.assignees]
+        for task_id, r in ready.items():
+            if task_id in current:
+                continue
+            info = compiled.user_tasks.get(r.element_id)
+            if info is None:
+                raise WorkflowError(f"{r.element_id}: not a user task of this definition")
+            try:
+                assignees = bpmn.resolve_assignees(info.assignees, r.data)
+            except Exception as exc:  # an expression over the data failed
+                raise WorkflowError(f"{r.element_id}: cannot work out who it goes to ({exc})") from None
+            if not assignees:
+                raise WorkflowError(f"{r.element_id} '{info.name}' would be assigned to nobody ({', '.join(info.assignees)})")
+            task = OpenTask(task_id, r.element_id, info.name, assignees, now)
+            open_tasks.append(task)
+            entry(TimelineKind.TASK_OPENED, task, actor="system:sunflower", data={"assignees": [a.key for a in assignees]})
+            outbox.opened += [(task, a) for a in assignees]
+
+        status = InstanceStatus.COMPLETED if step.completed else before.status
+        if step.completed and before.status is InstanceStatus.RUNNING:
+            entry(TimelineKind.COMPLETED, actor="system:sunflower")
+        instance = replace(
+            before,
+            status=status,
+            data=_jsonable(step.data),
+            open_tasks=tuple(open_tasks),
+            updated_at=now,
+            completed_at=now if step.completed else before.completed_at,
+            next_due=step.next_due if not step.completed else None,
+            version=version,
+        )
+        return instance, outbox
+
+    def _on_timer(self, fired: FiredTimer, current: dict[str, OpenTask], before: Instance, now: datetime,
+                  change: str, outbox: Outbox, entry: Callable[..., None], seq) -> None:
+        boundary = fired.boundary
+        task = current.get(fired.attached_task_id) if fired.attached_task_id else None
+        if task is None:
+            task = next((t for t in before.open_tasks if t.id == fired.attached_task_id), None)
+        if boundary is None or boundary.action is None or task is None:
+            entry(TimelineKind.TIMER_FIRED, task, actor="system:sunflower", data={"timer": fired.element_id})
+            return
+        extra = bpmn.resolve_assignees([f"person:{v}" for v in boundary.notify], before.data) if boundary.notify else ()
+        if boundary.action is BoundaryAction.REMIND:
+            recipients = _unique(task.assignees + extra)
+            entry(TimelineKind.REMINDED, task, actor="system:sunflower",
+                  data={"timer": fired.element_id, "recipients": [a.key for a in recipients]})
+            self._notify(outbox, recipients, before, task, TimelineKind.REMINDED, now, change, seq,
+                         f"Reminder: '{task.name}' is waiting for you")
+            return
+        level = task.escalation_level + 1
+        chain = self._directory.leaders_above(task.assignees)
+        leader = chain[min(level, len(chain)) - 1] if chain else None
+        target = (Assignee(AssigneeKind.PERSON, leader),) if leader else ()
+        escalated = replace(task, escalation_level=level)
+        if boundary.escalation is EscalationMode.REASSIGN and target and target != task.assignees:
+            escalated = replace(escalated, assignees=target)
+            outbox.closed += [(task, a) for a in task.assignees]
+            outbox.opened += [(escalated, a) for a in target]
+            entry(TimelineKind.REASSIGNED, escalated, actor="system:sunflower",
+                  data={"timer": fired.element_id, "level": level, "from": [a.key for a in task.assignees],
+                        "to": [a.key for a in target]})
+        recipients = _unique(target + extra)
+        entry(TimelineKind.ESCALATED, escalated, actor="system:sunflower",
+              data={"timer": fired.element_id, "level": level, "mode": boundary.escalation.value,
+                    "recipients": [a.key for a in recipients],
+                    **({} if target else {"note": "no leader above the assignees in the organisation chart"})})
+        self._notify(outbox, recipients, before, task, TimelineKind.ESCALATED, now, change, seq,
+                     f"Escalated (level {level}): '{task.name}' is overdue")
+        if task.id in current:
+            current[task.id] = escalated
+
+    def _notify(self, outbox: Outbox, recipients: Iterable[Assignee], instance: Instance, task: OpenTask,
+                kind: TimelineKind, now: datetime, change: str, seq, message: str) -> None:
+        for recipient in recipients:
+            outbox.notifications.append(Notification(
+                id=f"{to_iso(now)}#{instance.id}#{change}#{next(seq):03d}", recipient=recipient, at=now,
+                kind=kind, instance_id=instance.id, task_id=task.id, task_name=task.name, message=message,
+            ))
+
+    @staticmethod
+    def _entry(instance: Instance, now: datetime, actor: str, kind: TimelineKind, version: int, *, token: str,
+               seq: int = 0, task: OpenTask | None = None, data: Mapping[str, Any] | None = None,
+               comment: str | None = None) -> TimelineEntry:
+        return TimelineEntry(
+            id=f"{to_iso(now)}#{version:08d}#{seq:03d}#{token}", instance_id=instance.id, at=now, actor=actor, kind=kind,
+            task_id=task.id if task else None, element_id=task.element_id if task else None,
+            task_name=task.name if task else None, data=_jsonable(dict(data or {})), comment=comment,
+        )
+
+    def _apply(self, changes: list[tuple[Instance, Outbox]]) -> None:
+        """The change is committed; what follows from it is repaired by wake_due if this fails."""
+        try:
+            self._repo.apply(changes)
+        except Exception:  # noqa: BLE001 - the instance is saved; its outbox will be applied later
+            logger.exception("applying the outbox of %s failed; wake_due will retry", [i.id for i, _ in changes])
+
+    @staticmethod
+    def _pending(stored: StoredInstance) -> list[tuple[Instance, Outbox]]:
+        return [] if stored.outbox_done else [(stored.instance, stored.outbox)]
+
+    # --- permissions ----------------------------------------------------------------------------
+
+    def _assigned(self, actor: Principal, task: OpenTask) -> bool:
+        if actor.kind is PrincipalKind.SYSTEM:
+            return True
+        return not set(self._directory.keys_of(actor)).isdisjoint(task.assignees)
+
+    def _may_view(self, viewer: Principal, instance: Instance) -> bool:
+        if viewer.kind is PrincipalKind.SYSTEM or viewer.has_any(*_READERS):
+            return True
+        if instance.started_by == viewer.audit_name:
+            return True
+        keys = set(self._directory.keys_of(viewer))
+        return any(not keys.isdisjoint(t.assignees) for t in instance.open_tasks)
+
+    def _require_viewer(self, viewer: Principal, instance: Instance) -> None:
+        if not self._may_view(viewer, instance):
+            raise PermissionDenied(f"you take no part in workflow instance {instance.id}")
+
+
+def _require_reader(viewer: Principal) -> None:
+    if not (viewer.kind is PrincipalKind.SYSTEM or viewer.has_any(*_READERS)):
+        raise PermissionDenied("only officials, administrators and auditors read workflow definitions")
+
+
+def _check_data_keys(data: Mapping[str, Any]) -> None:
+    bad = [k for k in data if not isinstance(k, str) or k.startswith("_") or not k]
+    if bad:
+        raise ValidationFailed(
+            "data: field names may not be empty or start with an underscore",
+            problems=tuple(FieldProblem(f"data.{k}", "field names may not be empty or start with an underscore") for k in bad),
+        )
+
+
+def _token() -> str:
+    return secrets.token_hex(3)
+
+
+def _summary(problems: tuple[FieldProblem, ...]) -> str:
+    return "; ".join(f"{p.field}: {p.message}" for p in problems[:5])
+
+
+def _unique(assignees: Iterable[Assignee]) -> tuple[Assignee, ...]:
+    return tuple(dict.fromkeys(assignees))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return to_iso(value)
+    return value
+
+
+def _merged(keys: Sequence[Assignee], fetch, limit: int, start: dict | None, *, identity) -> Page:
+    """Merge several newest-first partitions (one per assignee key) into one page and one cursor.
+
+    The cursor maps each key to where its partition resumes (absent: from the start; None: done).
+    """
+    state: dict[str, dict | None] = dict((start or {}).get("k", {}))
+    heads: dict[str, list[tuple[Any, str, dict]]] = {}
+    after: dict[str, dict | None] = {}
+    for key in keys:
+        if key.key in state and state[key.key] is None:
+            continue
+        rows, nxt = fetch(key, state.get(key.key), limit)
+        while len(rows) < limit and nxt:  # a filter can leave a page short
+            more, nxt = fetch(key, nxt, limit - len(rows))
+            rows += more
+        heads[key.key], after[key.key] = rows, nxt
+    ordered = sorted(((sk, key, i) for key, rows in heads.items() for i, (_, sk, _) in enumerate(rows)), reverse=True)
+    items, item_keys, seen, consumed = [], [], set(), {k: 0 for k in heads}
+    for sk, key, i in ordered:
+        if len(items) >= limit:
+            break
+        consumed[key] = i + 1
+        item = heads[key][i][0]
+        if identity(item) in seen:
+            continue
+        seen.add(identity(item))
+        items.append(item)
+        item_keys.append(_cursor_state(state, heads, after, consumed))
+    final = _cursor_state(state, heads, after, consumed)
+    done = all(v is None for v in final["k"].values()) and all(k.key in final["k"] for k in keys)
+    return Page(items, None if done else final, item_keys)
+
+
+def _cursor_state(state, heads, after, consumed) -> dict:
+    out = dict(state)
+    for key, rows in heads.items():
+        n = consumed[key]
+        if n < len(rows):
+            out[key] = rows[n - 1][2] if n else state.get(key)
+            if n == 0 and key not in state:
+                out.pop(key, None)
+        else:
+            out[key] = after[key]
+    return {"k": out}

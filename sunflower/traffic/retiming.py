@@ -1,0 +1,369 @@
+"""Flows in, a new signal plan out: common cycle (Webster, bounded), splits, MAXBAND offsets, change limits.
+
+`retime` is pure and deterministic: the same corridor, flows, current plan and limits give the
+same plan, field for field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sunflower.traffic import bandwidth as band
+from sunflower.traffic import timing
+from sunflower.traffic.errors import NoFeasibleCycle
+from sunflower.traffic.flows import Flows, lane_key
+from sunflower.traffic.models import (
+    Corridor,
+    Intersection,
+    IntersectionInputs,
+    IntersectionTiming,
+    PhaseTiming,
+    Plan,
+    PlanInputs,
+    Reason,
+    _Model,
+)
+
+QUEUE_DEMAND_FACTOR = 1.15  # a lane counted at capacity with its detector in a queue wants at least this much more
+MIN_MINOR_WEIGHT = 0.1
+
+
+class Limits(_Model):
+    """How far one update may go, and the operating targets."""
+
+    max_cycle_step_s: float = 15.0  # per update, unless queues would otherwise grow
+    max_offset_step_s: float = 20.0  # per update and intersection
+    practical_degree_of_saturation: float = 0.90  # the cycle aims to keep every lane at or under this
+    max_degree_of_saturation: float = 0.95  # above this queues grow: worth breaking the cycle step
+    resolution_s: float = 1.0  # controller time step: every interval is a multiple of it
+    queue_occupancy: float = 0.30  # a detector this occupied and counting at capacity sits in a queue
+    queue_headway_s: float = 2.0  # discharge headway of vehicles queued before the platoon (MAXBAND tau)
+
+
+@dataclass
+class _Node:
+    intersection: Intersection
+    model: timing.IntersectionModel
+    ratios: dict[str, float]
+    y_sum: float
+    phase_ratios: tuple[float, ...]
+    webster_s: float
+    capacity_s: float  # shortest cycle with every lane at or under the hard degree of saturation
+    practical_s: float
+    low_s: float
+    high_s: float
+
+
+def retime(corridor: Corridor, flows: Flows, current_plan: Plan | None, limits: Limits | None = None) -> Plan:
+    """A new plan for the corridor from its rolling flows; the current plan bounds how far it moves.
+
+    Raises NoFeasibleCycle when the corridor's minimum greens and clearances fit no allowed cycle.
+    """
+    limits = limits or Limits()
+    res = limits.resolution_s
+    reasons: list[Reason] = []
+
+    def why(code: str, message: str, intersection_id: str | None = None) -> None:
+        reasons.append(Reason(code=code, message=message, intersection_id=intersection_id))
+
+    # 1. Demand per lane: measured, or carried over from the plan in force, raised where queued.
+    lane_demand, missing, queued = _lane_demand(corridor, flows, current_plan, limits)
+    why("flows", f"demand from {flows.readings} readings between {flows.window_start.isoformat()} and "
+                 f"{flows.window_end.isoformat()}")
+    if missing:
+        why("missing_data", f"no recent counts for {len(missing)} lanes ({', '.join(missing[:6])}"
+                            f"{'...' if len(missing) > 6 else ''}); their last known flows were kept")
+    for key in queued:
+        why("queue_detected", f"lane {key} counts at capacity with its detector in a queue: demand raised to "
+                              f"{lane_demand[key]:.0f} veh/h", key.split("/", 1)[0])
+
+    # 2. Per intersection: critical ratios, Webster, the cycle capacity needs, and bounds.
+    nodes = [_node(corridor, i, lane_demand, limits) for i in corridor.intersections]
+    low = max(n.low_s for n in nodes)
+    high = min(n.high_s for n in nodes)
+    if low > high + 1e-9:
+        tight = max(nodes, key=lambda n: n.low_s)
+        raise NoFeasibleCycle(
+            f"no common cycle: intersection {tight.intersection.id} needs at least {tight.low_s:g} s for its "
+            f"minimum greens and clearances, but the corridor allows at most {high:g} s; the current plan stays in force"
+        )
+
+    # 3. Common cycle.
+    oversaturated = [n for n in nodes if not math.isfinite(n.capacity_s)]
+    wanted = max(max(n.webster_s, n.practical_s) for n in nodes)
+    critical = max(nodes, key=lambda n: (max(n.webster_s, n.practical_s), n.y_sum))
+    if oversaturated:
+        for n in oversaturated:
+            why("oversaturated",
+                f"demand (Y={n.y_sum:.2f}) exceeds what any cycle up to {high:g} s can serve at x<="
+                f"{limits.max_degree_of_saturation}: cycle at its maximum, greens balanced to equal degrees of "
+                f"saturation", n.intersection.id)
+        cycle = high
+    else:
+        cycle = timing.bounded(wanted, low, high)
+        why("webster", f"critical intersection {critical.intersection.id}: Y={critical.y_sum:.3f}, "
+                       f"L={critical.model.lost_time_s:g} s, Webster C0={_fmt(critical.webster_s)} s, "
+                       f"cycle for x<={limits.practical_degree_of_saturation}: {_fmt(critical.practical_s)} s")
+        if abs(cycle - wanted) > 1e-9:
+            why("cycle_bounded", f"cycle {_fmt(wanted)} s bounded to {cycle:g} s (allowed {low:g}-{high:g} s)")
+    needed = min(max(n.capacity_s for n in nodes), high)
+    previous_cycle = _common_cycle(current_plan, corridor)
+    if previous_cycle is not None:
+        step = limits.max_cycle_step_s
+        limited = timing.bounded(cycle, previous_cycle - step, previous_cycle + step)
+        if limited < needed - 1e-9:
+            why("cycle_step_exceeded", f"cycle raised to {needed:.0f} s, more than {step:g} s from {previous_cycle:g} s, "
+                                       f"so that no lane is left above x={limits.max_degree_of_saturation}")
+            limited = needed
+        elif abs(limited - cycle) > 1e-9:
+            why("cycle_step_limited", f"cycle moves from {previous_cycle:g} s towards {cycle:.0f} s by at most {step:g} s")
+        cycle = timing.bounded(limited, low, high)
+    cycle = min(timing.ceil_to(cycle, res), math.floor(round(high / res, 6)) * res)
+    cycle = max(cycle, timing.ceil_to(low, res))
+
+    # 4. Splits: equal degree of saturation where critical; elsewhere the spare green goes to the arterial.
+    fwd_flow, rev_flow = _direction_flows(corridor, lane_demand)
+    w_fwd, w_rev = _direction_weights(fwd_flow, rev_flow)
+    balanced = [timing.balanced_splits(n.model, n.ratios, cycle) for n in nodes]
+    design_x = max(b.max_degree_of_saturation for b in balanced)
+    design_x = max(design_x, 0.0)
+    timings: list[IntersectionTiming] = []
+    diagnostics: list[IntersectionInputs] = []
+    movement_flows = _movement_flows(corridor, lane_demand)
+    for n, bal in zip(nodes, balanced, strict=True):
+        weights = _spare_weights(n.intersection, w_fwd, w_rev)
+        chosen = timing.coordinated_splits(n.model, n.ratios, cycle, design_x, weights, bal)
+        mins = [p.min_green_s for p in n.model.phases]
+        greens = timing.round_greens(chosen.greens_s, cycle - n.model.lost_time_s, mins, res)
+        x = max(timing.lane_degrees_of_saturation(n.model, n.ratios, greens, cycle).values(), default=0.0)
+        at_min = [p.name for p, g in zip(n.model.phases, greens, strict=True) if g <= p.min_green_s + 1e-9]
+        if at_min and any(n.phase_ratios[k] > 0 for k, p in enumerate(n.model.phases) if p.name in at_min):
+            why("min_green", f"phases {', '.join(at_min)} held at their minimum green", n.intersection.id)
+        timings.append(IntersectionTiming(
+            intersection_id=n.intersection.id, cycle_s=cycle, offset_s=0.0,
+            phases=tuple(
+                PhaseTiming(phase=p.name, green_s=g, yellow_s=p.yellow_s, all_red_s=p.all_red_s,
+                            movements=p.phase.movements, permissive=p.phase.permissive)
+                for p, g in zip(n.model.phases, greens, strict=True)
+            ),
+        ))
+        diagnostics.append(IntersectionInputs(
+            intersection_id=n.intersection.id, movement_flows_vph=movement_flows[n.intersection.id],
+            critical_ratio_sum=round(n.y_sum, 4), lost_time_s=n.model.lost_time_s,
+            webster_cycle_s=round(n.webster_s, 1) if math.isfinite(n.webster_s) else None,
+            degree_of_saturation=round(x, 3) if math.isfinite(x) else 99.0,
+        ))
+
+    # 5. Offsets: MAXBAND at the design speed, then as close to the plan in force as the band allows.
+    travel = band.travel_times_s(corridor)
+    fwd_windows = band.corridor_windows(corridor, timings, "forward")
+    rev_windows = band.corridor_windows(corridor, timings, "reverse")
+    problem = band.BandProblem(
+        cycle_s=cycle, travel_s=travel, forward=fwd_windows, reverse=rev_windows,
+        forward_weight=w_fwd, reverse_weight=w_rev,
+        forward_queue_s=_queue_times(corridor, movement_flows, "forward", cycle, fwd_windows, limits),
+        reverse_queue_s=_queue_times(corridor, movement_flows, "reverse", cycle, rev_windows, limits),
+    )
+    solution = band.maxband(problem)
+    offsets = list(solution.offsets_s)
+    if current_plan is not None and all(_has(current_plan, i.id) for i in corridor.intersections):
+        old = [current_plan.timing(i.id).offset_s % cycle for i in corridor.intersections]
+        offsets = _closest_shift(offsets, old, cycle)
+        step = limits.max_offset_step_s
+        limited = []
+        for i, (new, was) in enumerate(zip(offsets, old, strict=True)):
+            delta = _circular(new - was, cycle)
+            if abs(delta) > step + 1e-9:
+                limited.append(corridor.intersections[i].id)
+                delta = math.copysign(step, delta)
+            offsets[i] = (was + delta) % cycle
+        if limited:
+            why("offset_step_limited", f"offsets of {', '.join(limited)} move at most {step:g} s this update")
+    offsets = [(round(o / res) * res) % cycle for o in offsets]
+    timings = [t.model_copy(update={"offset_s": float(o)}) for t, o in zip(timings, offsets, strict=True)]
+    b_fwd = band.band_s(cycle, travel, fwd_windows, offsets, "forward")
+    b_rev = band.band_s(cycle, travel, rev_windows, offsets, "reverse")
+    why("bandwidth", f"green band at {corridor.design_speed_kmh:g} km/h: {corridor.forward_label} {b_fwd:.1f} s, "
+                     f"{corridor.reverse_label} {b_rev:.1f} s of {cycle:g} s (MAXBAND optimum "
+                     f"{solution.forward_s:.1f} s / {solution.reverse_s:.1f} s, weights {w_fwd:.2f}/{w_rev:.2f})")
+
+    return Plan(
+        corridor_id=corridor.id,
+        version=(current_plan.version + 1) if current_plan is not None else 1,
+        created_at=flows.window_end,
+        cycle_s=cycle,
+        timings=tuple(timings),
+        bandwidth_forward_s=round(b_fwd, 2),
+        bandwidth_reverse_s=round(b_rev, 2),
+        source="retimed",
+        inputs=PlanInputs(
+            window_start=flows.window_start, window_end=flows.window_end, batch_ids=flows.batch_ids,
+            lane_flows_vph={k: round(v, 1) for k, v in sorted(lane_demand.items())},
+            intersections=tuple(diagnostics),
+            previous_version=current_plan.version if current_plan is not None else None,
+            limits=limits.model_dump(),
+        ),
+        reasons=tuple(reasons),
+    )
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}" if math.isfinite(value) else "inf"
+
+
+def _has(plan: Plan, intersection_id: str) -> bool:
+    return any(t.intersection_id == intersection_id for t in plan.timings)
+
+
+def _common_cycle(plan: Plan | None, corridor: Corridor) -> float | None:
+    if plan is None:
+        return None
+    cycles = {t.cycle_s for t in plan.timings if t.intersection_id in {i.id for i in corridor.intersections}}
+    return plan.cycle_s if len(cycles) == 1 else (max(cycles) if cycles else None)
+
+
+def _lane_demand(corridor: Corridor, flows: Flows, current: Plan | None, limits: Limits
+                 ) -> tuple[dict[str, float], list[str], list[str]]:
+    detected = {lane_key(d.intersection_id, d.lane_id) for d in corridor.detectors}
+    demand: dict[str, float] = {}
+    missing: list[str] = []
+    queued: list[str] = []
+    for i in corridor.intersections:
+        model = None
+        for lane in i.lanes:
+            key = lane_key(i.id, lane.id)
+            q = flows.lane_flows_vph.get(key)
+            if q is None:
+                q = current.inputs.lane_flows_vph.get(key, 0.0) if current is not None else 0.0
+                if key in detected:
+                    missing.append(key)
+            occupancy = flows.lane_occupancy.get(key, 0.0)
+            if occupancy >= limits.queue_occupancy and current is not None and _has(current, i.id):
+                model = model or timing.resolve(i, resolution_s=limits.resolution_s)
+                capacity = _lane_capacity(model, lane.id, current.timing(i.id))
+                if capacity > 0 and q >= 0.92 * capacity:
+                    q = max(q, capacity * QUEUE_DEMAND_FACTOR)
+                    queued.append(key)
+            demand[key] = q
+    return demand, missing, queued
+
+
+def _lane_capacity(model: timing.IntersectionModel, lane_id: str, current: IntersectionTiming) -> float:
+    by_name = {p.phase: p for p in current.phases}
+    green = 0.0
+    for k in model.lane_phases.get(lane_id, ()):
+        name = model.phases[k].name
+        if name in by_name:
+            green += by_name[name].green_s
+        elif k < len(current.phases):
+            green += current.phases[k].green_s
+    return model.lane_saturation_vph[lane_id] * green / current.cycle_s if current.cycle_s > 0 else 0.0
+
+
+def _node(corridor: Corridor, i: Intersection, lane_demand: dict[str, float], limits: Limits) -> _Node:
+    model = timing.resolve(i, resolution_s=limits.resolution_s)
+    ratios = timing.lane_ratios(model, {lane.id: lane_demand[lane_key(i.id, lane.id)] for lane in i.lanes})
+    y_sum, phase_ratios = timing.critical_ratios(model, ratios)
+    low = max(corridor.cycle_min_s, i.cycle_min_s or 0.0, model.min_cycle_s)
+    high = min(corridor.cycle_max_s, i.cycle_max_s or math.inf)
+    if model.min_cycle_s > high + 1e-9:
+        raise NoFeasibleCycle(
+            f"intersection {i.id}: minimum greens ({sum(p.min_green_s for p in model.phases):g} s) and clearances "
+            f"({model.lost_time_s:g} s) need a {model.min_cycle_s:g} s cycle, more than the {high:g} s allowed; "
+            f"the current plan stays in force"
+        )
+    return _Node(
+        intersection=i, model=model, ratios=ratios, y_sum=y_sum, phase_ratios=phase_ratios,
+        webster_s=timing.webster_cycle_s(model.lost_time_s, y_sum),
+        capacity_s=timing.capacity_cycle_s(model, phase_ratios, limits.max_degree_of_saturation, low, max(low, high)),
+        practical_s=min(
+            timing.capacity_cycle_s(model, phase_ratios, limits.practical_degree_of_saturation, low, max(low, high)),
+            high),
+        low_s=low, high_s=high,
+    )
+
+
+def _movement_flows(corridor: Corridor, lane_demand: dict[str, float]) -> dict[str, dict[str, float]]:
+    out = {}
+    for i in corridor.intersections:
+        flows = {m.name: 0.0 for m in i.movements}
+        for lane in i.lanes:
+            q = lane_demand.get(lane_key(i.id, lane.id), 0.0)
+            for m in lane.movements:
+                flows[m] += q / len(lane.movements)
+        out[i.id] = {k: round(v, 1) for k, v in flows.items()}
+    return out
+
+
+def _direction_flows(corridor: Corridor, lane_demand: dict[str, float]) -> tuple[float, float]:
+    """Mean flow on the arterial's through lanes in each direction."""
+    sums = {"forward": [], "reverse": []}
+    for i in corridor.intersections:
+        for direction in ("forward", "reverse"):
+            m = i.arterial_movement(direction)
+            if m is None:
+                continue
+            q = sum(lane_demand.get(lane_key(i.id, lane.id), 0.0) for lane in i.lanes if m.name in lane.movements)
+            sums[direction].append(q)
+    f = sum(sums["forward"]) / len(sums["forward"]) if sums["forward"] else 0.0
+    r = sum(sums["reverse"]) / len(sums["reverse"]) if sums["reverse"] else 0.0
+    return f, r
+
+
+def _direction_weights(fwd: float, rev: float) -> tuple[float, float]:
+    """The peak direction weighs 1, the other its demand relative to the peak (MAXBAND's k)."""
+    if fwd <= 0 and rev <= 0:
+        return 1.0, 1.0
+    if fwd >= rev:
+        return 1.0, max(rev / fwd, MIN_MINOR_WEIGHT)
+    return max(fwd / rev, MIN_MINOR_WEIGHT), 1.0
+
+
+def _spare_weights(i: Intersection, w_fwd: float, w_rev: float) -> list[float]:
+    out = []
+    for p in i.phases:
+        w = 0.0
+        for direction, weight in (("forward", w_fwd), ("reverse", w_rev)):
+            m = i.arterial_movement(direction)
+            if m is not None and m.name in p.served:
+                w += weight
+        out.append(w)
+    return out
+
+
+def _queue_times(corridor: Corridor, movement_flows: dict[str, dict[str, float]], direction: str, cycle: float,
+                 windows: tuple, limits: Limits) -> tuple[float, ...]:
+    """MAXBAND's tau: green spent on vehicles that turned into the arterial upstream and wait at the stop line."""
+    out = []
+    items = corridor.intersections
+    for k, i in enumerate(items):
+        upstream = k - 1 if direction == "forward" else k + 1
+        through = i.arterial_movement(direction)
+        if through is None or not 0 <= upstream < len(items) or windows[k] is None:
+            out.append(0.0)
+            continue
+        up = items[upstream]
+        q_in = sum(movement_flows[up.id].get(m.name, 0.0) for m in up.movements
+                   if m.feeds == direction and m.arterial != direction)
+        lanes = sum(1 for lane in i.lanes if through.name in lane.movements) or 1
+        queued = q_in * cycle / 3600.0 / lanes
+        out.append(min(queued * limits.queue_headway_s, 0.5 * windows[k].length_s))
+    return tuple(out)
+
+
+def _circular(delta: float, cycle: float) -> float:
+    """delta folded into [-C/2, C/2)."""
+    return (delta + cycle / 2) % cycle - cycle / 2
+
+
+def _closest_shift(new: list[float], old: list[float], cycle: float) -> list[float]:
+    """The band only fixes relative offsets: shift them all to move as little as possible from the old ones."""
+    best = None
+    for s in sorted({round((o - n) % cycle, 6) for n, o in zip(new, old, strict=True)}):
+        moves = [abs(_circular(n + s - o, cycle)) for n, o in zip(new, old, strict=True)]
+        key = (round(sum(moves), 6), round(max(moves), 6), s)
+        if best is None or key < best[0]:
+            best = (key, s)
+    s = best[1] if best else 0.0
+    return [(n + s) % cycle for n in new]
