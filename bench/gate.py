@@ -105,27 +105,32 @@ def main(argv: list[str] | None = None) -> int:
     print("\ncheck latency, decode -> decision (one core):")
     for label, n in SIZES.items():
         gallery = synthetic_gallery(n, enrolled, pipeline.embedding_size, rng)
-        latencies, refused = [], 0
+        latencies, cpu, refused = [], [], 0
         for _ in range(args.repeat):
             for photo in probes:
                 analysis = None
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 try:
                     analysis = pipeline.analyse(photo.data)
                     pipeline.decide(analysis.embedding, gallery)
                 except FaceError:
                     refused += 1  # a refusal is a complete check too, usually a faster one
                 latencies.append((time.perf_counter() - started) * 1000)
+                cpu.append((time.process_time() - started_cpu) * 1000)
                 if label == "10k" and analysis is not None:
                     for stage, ms in analysis.timings_ms.items():
                         stage_laps.setdefault(stage, []).append(ms)
         p50, p99 = pct(latencies, 50), pct(latencies, 99)
         figures[f"p50_ms_{label}"] = round(p50, 2)
         figures[f"p99_ms_{label}"] = round(p99, 2)
+        # CPU time is what the check costs when nothing else wants the core; wall time above
+        # also counts the moments other processes on this machine had it.
+        figures[f"p50_cpu_ms_{label}"] = round(pct(cpu, 50), 2)
+        figures[f"p99_cpu_ms_{label}"] = round(pct(cpu, 99), 2)
         if label == "10k":
             figures["checks_per_s_per_process_10k"] = round(1000 / float(np.mean(latencies)), 1)
-        print(f"  {label:>4} residents: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
-              f"({len(latencies)} checks, {refused} refused by quality gates)")
+        print(f"  {label:>4} residents: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  (CPU time p50 {pct(cpu, 50):5.1f} ms "
+              f"p99 {pct(cpu, 99):5.1f} ms; {len(latencies)} checks, {refused} refused by quality gates)")
     print(f"  checks per second per process (10k): {figures['checks_per_s_per_process_10k']}")
     print("  stage medians at 10k: " + ", ".join(f"{k} {np.median(v):.1f} ms" for k, v in stage_laps.items()))
     for stage, values in stage_laps.items():
@@ -164,16 +169,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  (accuracy run {time.perf_counter() - t:.1f} s)")
     figures.update(gate_accuracy.figures(report))
 
-    live = [pipeline.analyse(p.data).liveness for p in probes if p.name in ("obama.jpg", "biden.jpg")]
+    print()
+    table = gate_accuracy.liveness_table(pipeline, photos)
+    print(gate_accuracy.format_liveness(table, pipeline.liveness.threshold if pipeline.liveness else 0.5))
     figures["liveness_enabled"] = pipeline.liveness is not None
     figures["liveness_enforced"] = bool(pipeline.liveness and pipeline.liveness.enforce)
-    if live and live[0] is not None:
-        figures["liveness_min_score_real_photos"] = round(min(x.score for x in live), 4)
+    if table:
+        real = [row["real"] for row in table.values() if isinstance(row["real"], float)]
+        attacks = [v for row in table.values() for k, v in row.items() if k != "real" and isinstance(v, float)]
+        threshold = pipeline.liveness.threshold
+        figures["liveness_real_min_score"] = round(min(real), 4)
+        figures["liveness_real_below_threshold"] = sum(v < threshold for v in real)
+        figures["liveness_simulated_attacks_caught"] = sum(v < threshold for v in attacks)
+        figures["liveness_simulated_attacks"] = len(attacks)
 
-    print("\ntargets: p99 at 10k < 150 ms: {}; search at 100k < 5 ms (p99): {}; zero false accepts: {}".format(
-        "yes" if figures["p99_ms_10k"] < 150 else "NO",
-        "yes" if figures["search_p99_ms_100k"] < 5 else "NO",
-        "yes" if figures["false_accepts_pairs"] == 0 and figures["open_set_false_accepts"] == 0 else "NO"))
+    def verdict(ok: bool) -> str:
+        return "yes" if ok else "NO"
+
+    print("\ntargets: check p99 at 10k < 150 ms: {} (wall {:.1f} ms, CPU {:.1f} ms); search p99 at 100k < 5 ms: {} "
+          "(p50 {:.2f} ms, p99 {:.2f} ms); zero false accepts: {}".format(
+              verdict(figures["p99_ms_10k"] < 150), figures["p99_ms_10k"], figures["p99_cpu_ms_10k"],
+              verdict(figures["search_p99_ms_100k"] < 5), figures["search_p50_ms_100k"],
+              figures["search_p99_ms_100k"],
+              verdict(figures["false_accepts_pairs"] == 0 and figures["open_set_false_accepts"] == 0)))
     if load_before is not None:
         # Other processes on the machine preempt this one: the p99s carry that noise.
         figures["load_average_1m_at_start"] = round(load_before, 2)

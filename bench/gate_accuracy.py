@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,6 +229,68 @@ def _spread(scores: np.ndarray) -> dict[str, float]:
             "max": float(scores.max()), "mean": float(scores.mean()), "std": float(scores.std())}
 
 
+def simulated_attacks(rgb: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Crude stand-ins for presentation attacks, made from a real photo. They are simulations:
+    a real attack (a print, a phone screen held to the camera) must be tested on the device."""
+    h, w = rgb.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    # a screen: coarse pixels, moire, raised black level
+    coarse = cv2.resize(cv2.resize(rgb, (max(w // 3, 1), max(h // 3, 1)), interpolation=cv2.INTER_AREA), (w, h),
+                        interpolation=cv2.INTER_NEAREST).astype(np.float32)
+    moire = (0.85 + 0.15 * np.sin(xx * 0.9 + yy * 0.35))[..., None]
+    screen = np.clip(coarse * moire * 1.1 + 15, 0, 255).astype(np.uint8)
+    # a print with a white border, held at an angle in a room
+    room = (np.full((h * 2, w * 2, 3), (90, 80, 70)) + rng.integers(0, 20, (h * 2, w * 2, 3))).astype(np.uint8)
+    printed = cv2.copyMakeBorder(rgb, 20, 20, 20, 20, cv2.BORDER_CONSTANT, value=(245, 245, 245))
+    ph, pw = printed.shape[:2]
+    matrix = cv2.getPerspectiveTransform(
+        np.float32([[0, 0], [pw, 0], [pw, ph], [0, ph]]),
+        np.float32([[w * 0.5, h * 0.45], [w * 1.45, h * 0.5], [w * 1.5, h * 1.55], [w * 0.45, h * 1.5]]))
+    warped = cv2.warpPerspective(printed, matrix, (w * 2, h * 2))
+    mask = cv2.warpPerspective(np.ones((ph, pw), np.uint8), matrix, (w * 2, h * 2)).astype(bool)
+    room[mask] = warped[mask]
+    held = cv2.resize(cv2.GaussianBlur(room, (3, 3), 0), (w, h))
+    # a halftone print filling the frame
+    bayer = (((xx % 4) * 4 + (yy % 4)) / 16.0)[..., None]
+    halftone = cv2.GaussianBlur(np.where(rgb / 255.0 > bayer, 235, 25).astype(np.uint8), (5, 5), 0)
+    # a small, heavily compressed photo blown up again (a re-shared picture)
+    ok, buf = cv2.imencode(".jpg", cv2.resize(rgb, (max(w // 4, 1), max(h // 4, 1))), [cv2.IMWRITE_JPEG_QUALITY, 20])
+    reshared = cv2.resize(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED), (w, h))
+    return {"screen": screen, "held_print": held, "halftone_print": halftone, "reshared": reshared}
+
+
+def liveness_table(pipeline: FacePipeline, photos: list[Photo], seed: int = 0) -> dict[str, dict[str, float | str]]:
+    """Live score of each real photo and of each simulated attack on it (photo -> kind -> score)."""
+    if pipeline.liveness is None:
+        return {}
+    rng = np.random.default_rng(seed)
+    table: dict[str, dict[str, float | str]] = {}
+    for photo in photos:
+        if photo.person is None or photo.source_photo != photo.name:
+            continue
+        rgb = np.asarray(Image.open(io.BytesIO(photo.data)).convert("RGB"))
+        row: dict[str, float | str] = {}
+        for kind, image in {"real": rgb, **simulated_attacks(rgb, rng)}.items():
+            try:
+                row[kind] = pipeline.analyse(_jpeg(image)).liveness.score
+            except FaceError as exc:
+                row[kind] = exc.code.value
+        table[photo.name] = row
+    return table
+
+
+def format_liveness(table: dict[str, dict[str, float | str]], threshold: float) -> str:
+    if not table:
+        return "liveness: disabled in the manifest"
+    kinds = list(next(iter(table.values())))
+    lines = [f"liveness (probability of 'live'; < {threshold} would be refused if enforced):",
+             "  " + f"{'photo':22s}" + "".join(f"{k:>15s}" for k in kinds)]
+    for name, row in table.items():
+        cells = "".join(f"{v:15.3f}" if isinstance(v, float) else f"{v:>15s}" for v in row.values())
+        lines.append(f"  {name:22s}{cells}")
+    return "\n".join(lines)
+
+
 def figures(report: AccuracyReport) -> dict:
     """Unit-carrying keys for the JSON line."""
     g, s, i = _spread(report.genuine), _spread(report.genuine_same_photo), _spread(report.impostor)
@@ -264,7 +325,8 @@ def format_report(report: AccuracyReport) -> str:
         codes: dict[str, int] = {}
         for code in report.refused.values():
             codes[code] = codes.get(code, 0) + 1
-        lines.append(f"  refused by the pipeline: {len(report.refused)} ({', '.join(f'{c} {n}' for c, n in sorted(codes.items()))})")
+        counts = ", ".join(f"{c} {n}" for c, n in sorted(codes.items()))
+        lines.append(f"  refused by the pipeline: {len(report.refused)} ({counts})")
     for label, scores in (("genuine, different photos", report.genuine),
                           ("genuine, same photo varied", report.genuine_same_photo),
                           ("impostor", report.impostor)):
@@ -272,9 +334,11 @@ def format_report(report: AccuracyReport) -> str:
         if sp["n"]:
             lines.append(f"  {label:28s} n={sp['n']:5d}  min {sp['min']:.3f}  p01 {sp['p01']:.3f}  "
                          f"median {sp['median']:.3f}  p99 {sp['p99']:.3f}  max {sp['max']:.3f}")
+    false_accepts = int((report.impostor >= report.threshold).sum())
+    false_rejects = int((report.genuine < report.threshold).sum())
     lines.append(f"  at threshold {report.threshold:.2f}: FAR {report.far:.4%} "
-                 f"({int((report.impostor >= report.threshold).sum())}/{report.impostor.size} impostor pairs), "
-                 f"FRR {report.frr:.4%} ({int((report.genuine < report.threshold).sum())}/{report.genuine.size} genuine pairs)")
+                 f"({false_accepts}/{report.impostor.size} impostor pairs), "
+                 f"FRR {report.frr:.4%} ({false_rejects}/{report.genuine.size} genuine pairs)")
     lines.append(f"  1:N leave-one-photo-out with {report.distractors} synthetic distractors: rank-1 "
                  f"{report.rank1_hits}/{report.rank1_probes} = {report.rank1_rate:.1%}; accepted as themselves "
                  f"{report.accepts_correct_1n}/{report.rank1_probes}; strangers rejected "

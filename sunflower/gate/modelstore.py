@@ -223,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("fetch", "verify"):
         p = sub.add_parser(name)
-        p.add_argument("--dir", type=Path, default=None, help="model directory (default: $SUNFLOWER_MODEL_DIR or .models/face)")
+        p.add_argument("--dir", type=Path, default=None,
+                       help="model directory (default: $SUNFLOWER_MODEL_DIR or .models/face)")
         p.add_argument("--photos", action="store_true", help="also the evaluation photos")
         p.add_argument("--photo-dir", type=Path, default=None, help="photo directory (default: .models/photos)")
         p.add_argument("--manifest", type=Path, default=None)

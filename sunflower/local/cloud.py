@@ -60,6 +60,10 @@ def start(*, port: int = 0, catalog: Catalog | None = None) -> LocalCloud:
         MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY="HASH",
     )
     os.environ.pop("SUNFLOWER_BUCKET_PREFIX", None)
+    # As provider.environment sets them for every function in infra/serverless.yml: without a
+    # namespace, a handler that emits metrics fails when Powertools flushes them.
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "sunflower")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Sunflower")
     get_settings.cache_clear()
     reset_clients()
     return LocalCloud(server, endpoint, catalog)

@@ -14,7 +14,7 @@ Key design (prefixes live here and only here):
 """
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
@@ -215,9 +215,10 @@ def _record(item: _Item) -> CreditRecord:
     )
 
 
-def _profile(item: _Item) -> CreditProfile:
+def _profile(item: _Item) -> tuple[CreditProfile, date | None]:
+    """The stored profile and the day it next changes (a record expiring or ageing out)."""
     d = item.data
-    return CreditProfile(
+    profile = CreditProfile(
         subject_type=SubjectType(d["subject_type"]),
         subject_id=d["subject_id"],
         grade=d["grade"],
@@ -229,21 +230,8 @@ def _profile(item: _Item) -> CreditProfile:
         black_list=bool(d["black_list"]),
         computed_on=date.fromisoformat(d["computed_on"]),
         record_count=int(d.get("record_count", 0)),
-    ) | _with_next_change(d)
-
-
-def _with_next_change(d: dict) -> Any:
-    return _NextChange(_date(d.get("next_change_on")))
-
-
-class _NextChange:
-    """Carries `next_change_on` alongside a profile read from the table (see CreditRepository)."""
-
-    def __init__(self, value: date | None) -> None:
-        self.value = value
-
-    def __ror__(self, profile: CreditProfile) -> tuple[CreditProfile, date | None]:
-        return profile, self.value
+    )
+    return profile, _date(d.get("next_change_on"))
 
 
 # --- keys ------------------------------------------------------------------------------------
@@ -271,6 +259,10 @@ def _subject_pk(subject_type: SubjectType, subject_id: str) -> str:
 
 def _decision_key(department: str, number: str) -> tuple[str, str]:
     return f"DECISION#{department}#{number}", "DECISION"
+
+
+def _record_item(r: CreditRecord) -> _Item:
+    return _Item(_subject_pk(r.subject_type, r.subject_id), f"CREDIT#{r.decided_on.isoformat()}#{r.id}", data=_record_data(r))
 
 
 def _person_item(p: Person) -> _Item:
@@ -301,6 +293,31 @@ def _conflicts(exc: TransactWriteError) -> list[int]:
     return [i for i, reason in enumerate(reasons) if reason is not None and reason.code == "ConditionalCheckFailed"]
 
 
+def _add_claimed(records: list, items_of: Callable[[Any], tuple[_Item, _Item]]) -> list:
+    """Create records, each with the uniqueness claim it needs, in transactions of 50 pairs.
+
+    A record and its claim are written together or not at all; a conflict in one pair re-runs its
+    neighbours without it. Returns the records whose claim (or record) already existed.
+    """
+    taken: list = []
+    for start in range(0, len(records), TRANSACTION_ITEMS // 2):
+        pending = records[start : start + TRANSACTION_ITEMS // 2]
+        while pending:
+            try:
+                with TransactWrite(connection=_connection()) as tx:
+                    for record in pending:
+                        for item in items_of(record):
+                            tx.save(item, condition=_Item.pk.does_not_exist())
+                break
+            except TransactWriteError as exc:
+                failed = {i // 2 for i in _conflicts(exc)}
+                if not failed:
+                    raise
+                taken += [pending[i] for i in sorted(failed)]
+                pending = [r for i, r in enumerate(pending) if i not in failed]
+    return taken
+
+
 class PersonRepository:
     def add(self, person: Person) -> None:
         """Create the person and claim the id number, both or neither."""
@@ -314,28 +331,8 @@ class PersonRepository:
             raise
 
     def add_many(self, persons: list[Person]) -> list[Person]:
-        """Create many in transactions of 50; returns those whose id number was already taken.
-
-        A whole row is written or nothing of it: a person and its id-number claim share a transaction,
-        and a conflict in one row re-runs its neighbours without it.
-        """
-        taken: list[Person] = []
-        for start in range(0, len(persons), TRANSACTION_ITEMS // 2):
-            pending = persons[start : start + TRANSACTION_ITEMS // 2]
-            while pending:
-                try:
-                    with TransactWrite(connection=_connection()) as tx:
-                        for p in pending:
-                            tx.save(_person_item(p), condition=_Item.pk.does_not_exist())
-                            tx.save(_Item(*_id_number_key(p.id_number), ref=p.id), condition=_Item.pk.does_not_exist())
-                    break
-                except TransactWriteError as exc:
-                    failed = {i // 2 for i in _conflicts(exc)}
-                    if not failed:
-                        raise
-                    taken += [pending[i] for i in sorted(failed)]
-                    pending = [p for i, p in enumerate(pending) if i not in failed]
-        return taken
+        """Create many; returns those whose id number was already taken."""
+        return _add_claimed(persons, lambda p: (_person_item(p), _Item(*_id_number_key(p.id_number), ref=p.id)))
 
     def save(self, person: Person, previous: Person) -> Person:
         """Write a changed person if nobody else changed it since `previous` was read."""
@@ -442,23 +439,7 @@ def _household(item: _Item) -> Household:
 class EntityRepository:
     def add_many(self, entities: list[Entity]) -> list[Entity]:
         """Create entities with their credit-code claims; returns those whose code was taken."""
-        taken: list[Entity] = []
-        for start in range(0, len(entities), TRANSACTION_ITEMS // 2):
-            pending = entities[start : start + TRANSACTION_ITEMS // 2]
-            while pending:
-                try:
-                    with TransactWrite(connection=_connection()) as tx:
-                        for e in pending:
-                            tx.save(_entity_item(e), condition=_Item.pk.does_not_exist())
-                            tx.save(_Item(*_code_key(e.credit_code), ref=e.id), condition=_Item.pk.does_not_exist())
-                    break
-                except TransactWriteError as exc:
-                    failed = {i // 2 for i in _conflicts(exc)}
-                    if not failed:
-                        raise
-                    taken += [pending[i] for i in sorted(failed)]
-                    pending = [e for i, e in enumerate(pending) if i not in failed]
-        return taken
+        return _add_claimed(entities, lambda e: (_entity_item(e), _Item(*_code_key(e.credit_code), ref=e.id)))
 
     def save(self, entity: Entity, previous: Entity) -> Entity:
         saved = Entity(**{**entity.__dict__, "version": previous.version + 1})
@@ -509,38 +490,15 @@ class EntityRepository:
 class CreditRepository:
     def add_many(self, records: list[CreditRecord]) -> list[CreditRecord]:
         """Add records with their decision-number claims; returns those already recorded."""
-        taken: list[CreditRecord] = []
-        for start in range(0, len(records), TRANSACTION_ITEMS // 2):
-            pending = records[start : start + TRANSACTION_ITEMS // 2]
-            while pending:
-                try:
-                    with TransactWrite(connection=_connection()) as tx:
-                        for r in pending:
-                            tx.save(
-                                _Item(_subject_pk(r.subject_type, r.subject_id), f"CREDIT#{r.decided_on.isoformat()}#{r.id}",
-                                      data=_record_data(r)),
-                                condition=_Item.pk.does_not_exist(),
-                            )
-                            tx.save(_Item(*_decision_key(r.department, r.decision_number), ref=r.id),
-                                    condition=_Item.pk.does_not_exist())
-                    break
-                except TransactWriteError as exc:
-                    failed = {i // 2 for i in _conflicts(exc)}
-                    if not failed:
-                        raise
-                    taken += [pending[i] for i in sorted(failed)]
-                    pending = [r for i, r in enumerate(pending) if i not in failed]
-        return taken
+        return _add_claimed(records, lambda r: (_record_item(r), _Item(*_decision_key(r.department, r.decision_number), ref=r.id)))
 
     def move(self, records: list[CreditRecord], subject_id: str) -> None:
         """Re-file records under another subject of the same type (merging duplicates), each moved whole."""
         for start in range(0, len(records), TRANSACTION_ITEMS // 2):
             with TransactWrite(connection=_connection()) as tx:
                 for r in records[start : start + TRANSACTION_ITEMS // 2]:
-                    moved = CreditRecord(**{**r.__dict__, "subject_id": subject_id})
-                    tx.save(_Item(_subject_pk(r.subject_type, subject_id), f"CREDIT#{r.decided_on.isoformat()}#{r.id}",
-                                  data=_record_data(moved)))
-                    tx.delete(_Item(_subject_pk(r.subject_type, r.subject_id), f"CREDIT#{r.decided_on.isoformat()}#{r.id}"))
+                    tx.save(_record_item(CreditRecord(**{**r.__dict__, "subject_id": subject_id})))
+                    tx.delete(_record_item(r))
 
     def recorded_decisions(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (department, decision number) pairs are already recorded."""

@@ -17,6 +17,7 @@ centring each band in its window settles ties and gives vehicles off the design 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class BandProblem:
     reverse_weight: float = 1.0
     forward_queue_s: tuple[float, ...] | None = None  # τ_i
     reverse_queue_s: tuple[float, ...] | None = None
+    minor_share: bool = False  # also require b_minor >= k b_major (k = minor weight / major weight)
 
 
 @dataclass(frozen=True)
@@ -57,18 +59,21 @@ class BandSolution:
 
 def green_windows(timing: IntersectionTiming, movement: str) -> list[Window]:
     """Every green interval of a movement in the cycle, merged across phase changes and the cycle end."""
+    return windows_of([(p.green_s, p.yellow_s + p.all_red_s) for p in timing.phases],
+                      [set(p.movements) | set(p.permissive) for p in timing.phases], movement)
+
+
+def windows_of(durations: Sequence[tuple[float, float]], served: Sequence[set[str]], movement: str) -> list[Window]:
+    """Green intervals of a movement given each phase's (green, clearance) and the movements it serves."""
     pieces: list[tuple[float, float]] = []
     t = 0.0
-    phases = timing.phases
-    for k, phase in enumerate(phases):
-        served = movement in phase.movements or movement in phase.permissive
-        nxt = phases[(k + 1) % len(phases)]
-        continues = served and (movement in nxt.movements or movement in nxt.permissive)
-        if served:
-            pieces.append((t, t + phase.green_s))
-            if continues:
-                pieces.append((t + phase.green_s, t + phase.duration_s))
-        t += phase.duration_s
+    n = len(durations)
+    for k, (green, clearance) in enumerate(durations):
+        if movement in served[k]:
+            pieces.append((t, t + green))
+            if movement in served[(k + 1) % n]:
+                pieces.append((t + green, t + green + clearance))
+        t += green + clearance
     cycle = t
     merged: list[list[float]] = []
     for start, end in pieces:
@@ -84,11 +89,14 @@ def green_windows(timing: IntersectionTiming, movement: str) -> list[Window]:
     return [Window(s, e - s) for s, e in merged]
 
 
+def longest(windows: Sequence[Window]) -> Window | None:
+    return max(windows, key=lambda w: (w.length_s, -w.start_s)) if windows else None
+
+
 def through_window(timing: IntersectionTiming, movement: str | None) -> Window | None:
     if movement is None:
         return None
-    windows = green_windows(timing, movement)
-    return max(windows, key=lambda w: (w.length_s, -w.start_s)) if windows else None
+    return longest(green_windows(timing, movement))
 
 
 def corridor_windows(corridor: Corridor, timings: Sequence[IntersectionTiming], direction: Direction
@@ -106,6 +114,69 @@ def travel_times_s(corridor: Corridor) -> tuple[float, ...]:
 
 
 # --- MAXBAND ---------------------------------------------------------------------------------
+
+
+def two_way_band(problem: BandProblem) -> tuple[float, float]:
+    """The MAXBAND optimum (b, b̄) in closed form, for screening many cycles quickly.
+
+    Eliminating u and ū: for fixed b and b̄ a Δ exists iff the interval [Δ - b̄, Δ + b] fits, modulo C,
+    inside every arc [lo_i - h̄i_i - 2t_i, hi_i - l̄o_i - 2t_i]. So b + b̄ is at most the longest arc
+    of their intersection, and each is at most its narrowest window; the weights then share it out
+    the way the MILP's objective and b_minor >= k b_major constraint do.
+    """
+    cycle = problem.cycle_s
+    n = len(problem.travel_s)
+    tau_f = problem.forward_queue_s or (0.0,) * n
+    tau_r = problem.reverse_queue_s or (0.0,) * n
+    use_fwd = all(w is not None for w in problem.forward) and problem.forward_weight > 0
+    use_rev = all(w is not None for w in problem.reverse) and problem.reverse_weight > 0
+    cap_f = min((w.length_s - min(t, 0.5 * w.length_s) for w, t in zip(problem.forward, tau_f, strict=True)),
+                default=0.0) if use_fwd else 0.0
+    cap_r = min((w.length_s - min(t, 0.5 * w.length_s) for w, t in zip(problem.reverse, tau_r, strict=True)),
+                default=0.0) if use_rev else 0.0
+    if not (use_fwd and use_rev) or n == 1:
+        return cap_f, cap_r
+    arcs = [(0.0, cycle)]
+    for i in range(n):
+        f, r = problem.forward[i], problem.reverse[i]
+        f_lo = f.start_s + min(tau_f[i], 0.5 * f.length_s)
+        r_lo = r.start_s + min(tau_r[i], 0.5 * r.length_s)
+        start = f_lo - (r.start_s + r.length_s) - 2 * problem.travel_s[i]
+        length = (f.start_s + f.length_s - f_lo) + (r.start_s + r.length_s - r_lo)
+        arcs = _intersect_arcs(arcs, (start % cycle, min(length, cycle)), cycle)
+        if not arcs:  # no two-way band: the peak direction's alone, as maxband falls back to
+            return (cap_f, 0.0) if problem.forward_weight >= problem.reverse_weight else (0.0, cap_r)
+    total = _longest_arc(arcs, cycle)
+    wf, wr = problem.forward_weight, problem.reverse_weight
+    if wf >= wr:
+        b, bb = _share(total, cap_f, cap_r, wr / wf, problem.minor_share)
+        one_way = (cap_f, 0.0)
+    else:
+        bb, b = _share(total, cap_r, cap_f, wf / wr, problem.minor_share)
+        one_way = (0.0, cap_r)
+    if not problem.minor_share and wf * one_way[0] + wr * one_way[1] > wf * b + wr * bb + 1e-9:
+        return one_way  # the peak direction alone is worth more than any two-way band
+    return b, bb
+
+
+def _share(total: float, cap_major: float, cap_minor: float, k: float, minor_share: bool) -> tuple[float, float]:
+    """max major + k·minor with major + minor <= total, each under its cap, and (minor_share) minor >= k·major."""
+    if not minor_share:
+        major = min(cap_major, total)
+        return major, max(0.0, min(cap_minor, total - major))
+    best = (0.0, 0.0, 0.0)
+    candidates = [cap_major, total / (1 + k), total - cap_minor, 0.0]
+    if k > 0:
+        candidates.append(cap_minor / k)
+    for major in candidates:
+        major = max(0.0, min(major, cap_major))
+        minor = max(0.0, min(cap_minor, total - major))
+        if minor < k * major - 1e-9 or major + minor > total + 1e-9:
+            continue
+        value = major + k * minor
+        if value > best[0] + 1e-12:
+            best = (value, major, minor)
+    return best[1], best[2]
 
 
 def maxband(problem: BandProblem) -> BandSolution:
@@ -153,35 +224,37 @@ def maxband(problem: BandProblem) -> BandSolution:
         rlo.append(low)
         rhi.append(high)
 
+    f_lo = [fwd[i].start_s + min(tau_f[i], 0.5 * fwd[i].length_s) for i in range(n)]
+    f_hi = [fwd[i].start_s + fwd[i].length_s for i in range(n)]
+    r_lo = [rev[i].start_s + min(tau_r[i], 0.5 * rev[i].length_s) for i in range(n)]
+    r_hi = [rev[i].start_s + rev[i].length_s for i in range(n)]
+    # Δ = u_1 - ū_1, which bounds Δ and through it every loop variable tightly.
+    d_lo, d_hi = f_lo[0] - r_hi[0], f_hi[0] - r_lo[0]
+    lo[D], hi[D] = d_lo, d_hi
     for i in range(n):
-        f_lo = fwd[i].start_s + min(tau_f[i], 0.5 * fwd[i].length_s)
-        f_hi = fwd[i].start_s + fwd[i].length_s
-        r_lo = rev[i].start_s + min(tau_r[i], 0.5 * rev[i].length_s)
-        r_hi = rev[i].start_s + rev[i].length_s
-        lo[U + i], hi[U + i] = f_lo, f_hi
-        lo[UB + i], hi[UB + i] = r_lo, r_hi
-        row({U + i: 1.0, B: 1.0}, -np.inf, f_hi)
-        row({UB + i: 1.0, BB: 1.0}, -np.inf, r_hi)
+        lo[U + i], hi[U + i] = f_lo[i], f_hi[i]
+        lo[UB + i], hi[UB + i] = r_lo[i], r_hi[i]
+        row({U + i: 1.0, B: 1.0}, -np.inf, f_hi[i])
+        row({UB + i: 1.0, BB: 1.0}, -np.inf, r_hi[i])
         # Centring: z_i <= u_i - lo_i and z_i <= hi_i - b - u_i
         lo[Z + i], hi[Z + i] = 0.0, cycle
         lo[ZB + i], hi[ZB + i] = 0.0, cycle
-        row({Z + i: 1.0, U + i: -1.0}, -np.inf, -f_lo)
-        row({Z + i: 1.0, U + i: 1.0, B: 1.0}, -np.inf, f_hi)
-        row({ZB + i: 1.0, UB + i: -1.0}, -np.inf, -r_lo)
-        row({ZB + i: 1.0, UB + i: 1.0, BB: 1.0}, -np.inf, r_hi)
+        row({Z + i: 1.0, U + i: -1.0}, -np.inf, -f_lo[i])
+        row({Z + i: 1.0, U + i: 1.0, B: 1.0}, -np.inf, f_hi[i])
+        row({ZB + i: 1.0, UB + i: -1.0}, -np.inf, -r_lo[i])
+        row({ZB + i: 1.0, UB + i: 1.0, BB: 1.0}, -np.inf, r_hi[i])
         two_t = 2.0 * problem.travel_s[i]
         if i == 0:
             lo[M], hi[M] = 0.0, 0.0
         else:
-            lo[M + i] = math.floor((two_t - 6 * cycle) / cycle)
-            hi[M + i] = math.ceil((two_t + 6 * cycle) / cycle)
+            lo[M + i] = math.floor((two_t + d_lo - f_hi[i] + r_lo[i]) / cycle - 1e-9)
+            hi[M + i] = math.ceil((two_t + d_hi - f_lo[i] + r_hi[i]) / cycle + 1e-9)
         integrality[M + i] = 1
         row({U + i: 1.0, UB + i: -1.0, M + i: cycle, D: -1.0}, two_t, two_t)
-    lo[D], hi[D] = -3 * cycle, 3 * cycle
 
     wf = problem.forward_weight if use_fwd else 0.0
     wr = problem.reverse_weight if use_rev else 0.0
-    if use_fwd and use_rev:  # the minor direction gets at least its share: b_minor >= k * b_major
+    if use_fwd and use_rev and problem.minor_share:  # optional: b_minor >= k * b_major (Little's ratio)
         if wf >= wr:
             row({BB: 1.0, B: -wr / wf}, 0.0, np.inf)
         else:
@@ -193,10 +266,21 @@ def maxband(problem: BandProblem) -> BandSolution:
     c[ZB:ZB + n] = -eps if use_rev else 0.0
 
     result = milp(c, constraints=LinearConstraint(np.vstack(rows), rlo, rhi), integrality=integrality,
-                  bounds=Bounds(lo, hi), options={"time_limit": 5.0, "mip_rel_gap": 1e-6})
+                  bounds=Bounds(lo, hi), options={"time_limit": 5.0})
     if result.x is None:
+        if use_fwd and use_rev:  # no two-way band at all: the peak direction's alone
+            keep_fwd = problem.forward_weight >= problem.reverse_weight
+            return maxband(dataclasses.replace(problem, forward_weight=problem.forward_weight if keep_fwd else 0.0,
+                                               reverse_weight=0.0 if keep_fwd else problem.reverse_weight))
         raise RuntimeError(f"MAXBAND found no solution: {result.message}")
     x = result.x
+    if use_fwd and use_rev and not problem.minor_share:
+        keep_fwd = wf >= wr
+        cap = min((w.length_s - min(t, 0.5 * w.length_s)) for w, t in zip(
+            problem.forward if keep_fwd else problem.reverse, tau_f if keep_fwd else tau_r, strict=True))
+        if max(wf, wr) * cap > wf * x[B] + wr * x[BB] + 1e-6:  # one-way progression is worth more
+            return maxband(dataclasses.replace(problem, forward_weight=wf if keep_fwd else 0.0,
+                                               reverse_weight=0.0 if keep_fwd else wr))
     u = x[U:U + n]
     offsets = tuple(float((u[0] + problem.travel_s[i] - u[i]) % cycle) for i in range(n))
     return BandSolution(offsets, float(x[B]) if use_fwd else 0.0, float(x[BB]) if use_rev else 0.0)

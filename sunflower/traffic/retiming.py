@@ -39,6 +39,7 @@ class Limits(_Model):
     resolution_s: float = 1.0  # controller time step: every interval is a multiple of it
     queue_occupancy: float = 0.30  # a detector this occupied and counting at capacity sits in a queue
     queue_headway_s: float = 2.0  # discharge headway of vehicles queued before the platoon (MAXBAND tau)
+    speed_tolerance: float = 0.05  # the band also carries drivers this much slower than the design speed
 
 
 @dataclass
@@ -89,56 +90,75 @@ def retime(corridor: Corridor, flows: Flows, current_plan: Plan | None, limits: 
             f"minimum greens and clearances, but the corridor allows at most {high:g} s; the current plan stays in force"
         )
 
-    # 3. Common cycle.
+    # 3. Common cycle: no shorter than capacity needs, then the one with the least estimated delay,
+    #    progression included, within the bounds and the change limit.
+    travel = band.travel_times_s(corridor)
+    fwd_flow, rev_flow = _direction_flows(corridor, lane_demand)
+    w_fwd, w_rev = _direction_weights(fwd_flow, rev_flow)
+    screen = _Screen(corridor, nodes, lane_demand, travel, w_fwd, w_rev, limits)
     oversaturated = [n for n in nodes if not math.isfinite(n.capacity_s)]
-    wanted = max(max(n.webster_s, n.practical_s) for n in nodes)
     critical = max(nodes, key=lambda n: (max(n.webster_s, n.practical_s), n.y_sum))
+    webster = timing.bounded(max(n.webster_s for n in nodes), low, high)
+    floor = timing.bounded(max(n.practical_s for n in nodes), low, high)
+    needed = min(max(n.capacity_s for n in nodes), high)
     if oversaturated:
         for n in oversaturated:
             why("oversaturated",
                 f"demand (Y={n.y_sum:.2f}) exceeds what any cycle up to {high:g} s can serve at x<="
                 f"{limits.max_degree_of_saturation}: cycle at its maximum, greens balanced to equal degrees of "
                 f"saturation", n.intersection.id)
-        cycle = high
+        span = (high, high)
     else:
-        cycle = timing.bounded(wanted, low, high)
         why("webster", f"critical intersection {critical.intersection.id}: Y={critical.y_sum:.3f}, "
-                       f"L={critical.model.lost_time_s:g} s, Webster C0={_fmt(critical.webster_s)} s, "
-                       f"cycle for x<={limits.practical_degree_of_saturation}: {_fmt(critical.practical_s)} s")
-        if abs(cycle - wanted) > 1e-9:
-            why("cycle_bounded", f"cycle {_fmt(wanted)} s bounded to {cycle:g} s (allowed {low:g}-{high:g} s)")
-    needed = min(max(n.capacity_s for n in nodes), high)
+                       f"L={critical.model.lost_time_s:g} s, Webster C0={_fmt(critical.webster_s)} s "
+                       f"(bounded {webster:.0f} s); x<={limits.practical_degree_of_saturation} needs "
+                       f"{_fmt(max(n.practical_s for n in nodes))} s")
+        span = (max(floor, low), high)
     previous_cycle = _common_cycle(current_plan, corridor)
     if previous_cycle is not None:
         step = limits.max_cycle_step_s
-        limited = timing.bounded(cycle, previous_cycle - step, previous_cycle + step)
-        if limited < needed - 1e-9:
-            why("cycle_step_exceeded", f"cycle raised to {needed:.0f} s, more than {step:g} s from {previous_cycle:g} s, "
-                                       f"so that no lane is left above x={limits.max_degree_of_saturation}")
-            limited = needed
-        elif abs(limited - cycle) > 1e-9:
-            why("cycle_step_limited", f"cycle moves from {previous_cycle:g} s towards {cycle:.0f} s by at most {step:g} s")
-        cycle = timing.bounded(limited, low, high)
-    cycle = min(timing.ceil_to(cycle, res), math.floor(round(high / res, 6)) * res)
-    cycle = max(cycle, timing.ceil_to(low, res))
+        lo, hi = max(span[0], previous_cycle - step), min(span[1], previous_cycle + step)
+        if lo > hi:  # the plan in force is too far away to reach in one step
+            if previous_cycle + step < span[0]:
+                target = previous_cycle + step
+                if target < needed - 1e-9:
+                    target = needed
+                    why("cycle_step_exceeded",
+                        f"cycle raised to {target:.0f} s, more than {step:g} s from {previous_cycle:g} s, so that no "
+                        f"lane is left above x={limits.max_degree_of_saturation}")
+                else:
+                    why("cycle_step_limited", f"cycle moves from {previous_cycle:g} s towards {span[0]:.0f} s by at "
+                                              f"most {step:g} s")
+            else:
+                target = previous_cycle - step
+                why("cycle_step_limited", f"cycle moves from {previous_cycle:g} s towards {span[1]:.0f} s by at "
+                                          f"most {step:g} s")
+            lo = hi = timing.bounded(target, low, high)
+        elif (lo, hi) != span:
+            why("cycle_step_limited", f"cycle kept within {step:g} s of the {previous_cycle:g} s in force")
+        span = (lo, hi)
+    candidates = _cycle_candidates(span[0], span[1], res)
+    scored = _search(screen, candidates)
+    best_delay, cycle = min(scored)
+    if len(candidates) > 1:
+        at_floor = min(scored, key=lambda sc: sc[1])
+        why("cycle_search", f"cycle {cycle:g} s of {candidates[0]:g}-{candidates[-1]:g} s: estimated delay "
+                            f"{best_delay / 3600:.1f} veh-h/h (shortest candidate: {at_floor[0] / 3600:.1f})")
+    if abs(cycle - webster) > res and not oversaturated:
+        why("cycle_bounded" if cycle in (low, high) else "cycle_for_progression",
+            f"cycle {cycle:g} s rather than Webster's {webster:.0f} s")
 
     # 4. Splits: equal degree of saturation where critical; elsewhere the spare green goes to the arterial.
-    fwd_flow, rev_flow = _direction_flows(corridor, lane_demand)
-    w_fwd, w_rev = _direction_weights(fwd_flow, rev_flow)
-    balanced = [timing.balanced_splits(n.model, n.ratios, cycle) for n in nodes]
-    design_x = max(b.max_degree_of_saturation for b in balanced)
-    design_x = max(design_x, 0.0)
+    screened = screen.splits(cycle)
     timings: list[IntersectionTiming] = []
     diagnostics: list[IntersectionInputs] = []
     movement_flows = _movement_flows(corridor, lane_demand)
-    for n, bal in zip(nodes, balanced, strict=True):
-        weights = _spare_weights(n.intersection, w_fwd, w_rev)
-        chosen = timing.coordinated_splits(n.model, n.ratios, cycle, design_x, weights, bal)
+    for n, chosen in zip(nodes, screened, strict=True):
         mins = [p.min_green_s for p in n.model.phases]
         greens = timing.round_greens(chosen.greens_s, cycle - n.model.lost_time_s, mins, res)
         x = max(timing.lane_degrees_of_saturation(n.model, n.ratios, greens, cycle).values(), default=0.0)
         at_min = [p.name for p, g in zip(n.model.phases, greens, strict=True) if g <= p.min_green_s + 1e-9]
-        if at_min and any(n.phase_ratios[k] > 0 for k, p in enumerate(n.model.phases) if p.name in at_min):
+        if any(n.phase_ratios[k] > 0 and p.name in at_min for k, p in enumerate(n.model.phases)):
             why("min_green", f"phases {', '.join(at_min)} held at their minimum green", n.intersection.id)
         timings.append(IntersectionTiming(
             intersection_id=n.intersection.id, cycle_s=cycle, offset_s=0.0,
@@ -156,14 +176,14 @@ def retime(corridor: Corridor, flows: Flows, current_plan: Plan | None, limits: 
         ))
 
     # 5. Offsets: MAXBAND at the design speed, then as close to the plan in force as the band allows.
-    travel = band.travel_times_s(corridor)
     fwd_windows = band.corridor_windows(corridor, timings, "forward")
     rev_windows = band.corridor_windows(corridor, timings, "reverse")
     problem = band.BandProblem(
-        cycle_s=cycle, travel_s=travel, forward=fwd_windows, reverse=rev_windows,
+        cycle_s=cycle, travel_s=travel, forward=screen.tolerant(fwd_windows, "forward"),
+        reverse=screen.tolerant(rev_windows, "reverse"),
         forward_weight=w_fwd, reverse_weight=w_rev,
-        forward_queue_s=_queue_times(corridor, movement_flows, "forward", cycle, fwd_windows, limits),
-        reverse_queue_s=_queue_times(corridor, movement_flows, "reverse", cycle, rev_windows, limits),
+        forward_queue_s=screen.queue_times("forward", cycle, fwd_windows),
+        reverse_queue_s=screen.queue_times("reverse", cycle, rev_windows),
     )
     solution = band.maxband(problem)
     offsets = list(solution.offsets_s)
@@ -332,24 +352,149 @@ def _spare_weights(i: Intersection, w_fwd: float, w_rev: float) -> list[float]:
     return out
 
 
-def _queue_times(corridor: Corridor, movement_flows: dict[str, dict[str, float]], direction: str, cycle: float,
-                 windows: tuple, limits: Limits) -> tuple[float, ...]:
-    """MAXBAND's tau: green spent on vehicles that turned into the arterial upstream and wait at the stop line."""
-    out = []
-    items = corridor.intersections
-    for k, i in enumerate(items):
-        upstream = k - 1 if direction == "forward" else k + 1
-        through = i.arterial_movement(direction)
-        if through is None or not 0 <= upstream < len(items) or windows[k] is None:
-            out.append(0.0)
-            continue
-        up = items[upstream]
-        q_in = sum(movement_flows[up.id].get(m.name, 0.0) for m in up.movements
-                   if m.feeds == direction and m.arterial != direction)
-        lanes = sum(1 for lane in i.lanes if through.name in lane.movements) or 1
-        queued = q_in * cycle / 3600.0 / lanes
-        out.append(min(queued * limits.queue_headway_s, 0.5 * windows[k].length_s))
-    return tuple(out)
+ANALYSIS_PERIOD_H = 0.25  # HCM's T for the incremental delay
+
+
+def _cycle_candidates(low: float, high: float, res: float) -> list[float]:
+    first = timing.ceil_to(low, res)
+    last = max(first, math.floor(round(high / res, 6)) * res)
+    count = int(round((last - first) / res)) + 1
+    return [round(first + k * res, 6) for k in range(count)]
+
+
+def _search(screen: _Screen, candidates: list[float], coarse: int = 3, keep: int = 3) -> list[tuple[float, float]]:
+    """Every `coarse`-th cycle, then every cycle around the best few: (delay, cycle) of those evaluated."""
+    scored = {c: screen.delay(c) for c in candidates[::coarse]}
+    scored.setdefault(candidates[-1], screen.delay(candidates[-1]))
+    for c in sorted(scored, key=lambda c: (scored[c], c))[:keep]:
+        k = candidates.index(c)
+        for j in range(max(0, k - coarse + 1), min(len(candidates), k + coarse)):
+            if candidates[j] not in scored:
+                scored[candidates[j]] = screen.delay(candidates[j])
+    return [(d, c) for c, d in scored.items()]
+
+
+class _Screen:
+    """Splits, two-way band and estimated delay of a candidate common cycle.
+
+    Delay per lane is HCM's: uniform d1 = C(1-g/C)^2 / 2(1 - min(1,x) g/C) times the progression
+    factor, plus incremental d2. For the arterial's through lanes the progression factor is
+    1 - f·b/g: the share f of arrivals that came through the upstream signal and, of those, the
+    share the green band carries arrive on green (PF = 0 with a perfect band, 1 with none).
+    """
+
+    def __init__(self, corridor: Corridor, nodes: list[_Node], lane_demand: dict[str, float],
+                 travel: tuple[float, ...], w_fwd: float, w_rev: float, limits: Limits) -> None:
+        self.corridor = corridor
+        self.nodes = nodes
+        self.travel = travel
+        self.w_fwd, self.w_rev = w_fwd, w_rev
+        self.limits = limits
+        self.weights = [_spare_weights(n.intersection, w_fwd, w_rev) for n in nodes]
+        self.served = [[set(p.phase.served) for p in n.model.phases] for n in nodes]
+        self.clearances = [[p.clearance_s for p in n.model.phases] for n in nodes]
+        self.arterial = [{d: (m.name if (m := n.intersection.arterial_movement(d)) else None)
+                          for d in ("forward", "reverse")} for n in nodes]
+        self.lanes = []  # per node: (lane id, q, s, direction of the arterial through it carries or None)
+        through_flow: list[dict[str, float]] = []
+        for n, art in zip(nodes, self.arterial, strict=True):
+            rows, flows = [], {"forward": 0.0, "reverse": 0.0}
+            for lane in n.intersection.lanes:
+                q = lane_demand.get(lane_key(n.intersection.id, lane.id), 0.0)
+                direction = next((d for d in ("forward", "reverse") if art[d] and art[d] in lane.movements), None)
+                if direction:
+                    flows[direction] += q
+                if n.model.lane_phases.get(lane.id):
+                    rows.append((lane.id, q, lane.saturation_flow_vph, direction))
+            self.lanes.append(rows)
+            through_flow.append(flows)
+        self.platoon = []  # per node and direction: share of through arrivals that came through upstream
+        for k in range(len(nodes)):
+            shares = {}
+            for d, up in (("forward", k - 1), ("reverse", k + 1)):
+                here = through_flow[k][d]
+                shares[d] = min(1.0, through_flow[up][d] / here) if 0 <= up < len(nodes) and here > 0 else 0.0
+            self.platoon.append(shares)
+        self.movement_flows = _movement_flows(corridor, lane_demand)
+
+    def splits(self, cycle: float) -> list[timing.Splits]:
+        balanced = [timing.balanced_splits(n.model, n.ratios, cycle, w) for n, w in zip(self.nodes, self.weights,
+                                                                                         strict=True)]
+        design_x = max(b.max_degree_of_saturation for b in balanced)
+        return [timing.coordinated_splits(n.model, n.ratios, cycle, design_x, w, b)
+                for n, w, b in zip(self.nodes, self.weights, balanced, strict=True)]
+
+    def windows(self, k: int, greens, direction: str) -> band.Window | None:
+        movement = self.arterial[k][direction]
+        if movement is None:
+            return None
+        durations = list(zip(greens, self.clearances[k], strict=True))
+        return band.longest(band.windows_of(durations, self.served[k], movement))
+
+    def tolerant(self, windows, direction: str) -> tuple:
+        """Windows shortened by how much later than the design-speed band a driver up to the speed
+        tolerance slower arrives, so the band still carries them (drift grows along the corridor)."""
+        tol = self.limits.speed_tolerance
+        if tol <= 0:
+            return tuple(windows)
+        t = self.travel
+        out = []
+        for k, w in enumerate(windows):
+            since = t[k] - t[0] if direction == "forward" else t[-1] - t[k]
+            late = since * (1 / (1 - tol) - 1)
+            out.append(None if w is None else band.Window(w.start_s, max(w.length_s - late, min(w.length_s, 1.0))))
+        return tuple(out)
+
+    def queue_times(self, direction: str, cycle: float, windows) -> tuple[float, ...]:
+        """MAXBAND's tau: green spent on vehicles that turned into the arterial upstream and wait at the stop line."""
+        out = []
+        items = self.corridor.intersections
+        for k, i in enumerate(items):
+            upstream = k - 1 if direction == "forward" else k + 1
+            through = i.arterial_movement(direction)
+            if through is None or not 0 <= upstream < len(items) or windows[k] is None:
+                out.append(0.0)
+                continue
+            up = items[upstream]
+            q_in = sum(self.movement_flows[up.id].get(m.name, 0.0) for m in up.movements
+                       if m.feeds == direction and m.arterial != direction)
+            lanes = sum(1 for lane in i.lanes if through.name in lane.movements) or 1
+            queued = q_in * cycle / 3600.0 / lanes
+            out.append(min(queued * self.limits.queue_headway_s, 0.5 * windows[k].length_s))
+        return tuple(out)
+
+    def delay(self, cycle: float) -> float:
+        """Estimated total delay, vehicle-seconds per hour, of the corridor's signalised lanes."""
+        chosen = self.splits(cycle)
+        fwd = tuple(self.windows(k, s.greens_s, "forward") for k, s in enumerate(chosen))
+        rev = tuple(self.windows(k, s.greens_s, "reverse") for k, s in enumerate(chosen))
+        b_fwd, b_rev = band.two_way_band(band.BandProblem(
+            cycle_s=cycle, travel_s=self.travel, forward=self.tolerant(fwd, "forward"),
+            reverse=self.tolerant(rev, "reverse"), forward_weight=self.w_fwd,
+            reverse_weight=self.w_rev, forward_queue_s=self.queue_times("forward", cycle, fwd),
+            reverse_queue_s=self.queue_times("reverse", cycle, rev)))
+        bands = {"forward": b_fwd, "reverse": b_rev}
+        wins = {"forward": fwd, "reverse": rev}
+        total = 0.0
+        t = ANALYSIS_PERIOD_H
+        for k, (n, s) in enumerate(zip(self.nodes, chosen, strict=True)):
+            greens = s.greens_s
+            for lane_id, q, sat, direction in self.lanes[k]:
+                if q <= 0:
+                    continue
+                g = sum(greens[p] for p in n.model.lane_phases[lane_id])
+                share = g / cycle
+                capacity = sat * share
+                if capacity <= 0:
+                    total += q * 3600.0
+                    continue
+                x = q / capacity
+                d1 = 0.5 * cycle * (1 - share) ** 2 / (1 - min(1.0, x) * share)
+                d2 = 900 * t * ((x - 1) + math.sqrt((x - 1) ** 2 + 4 * x / (capacity * t)))
+                if direction is not None and (w := wins[direction][k]) is not None and w.length_s > 0:
+                    d1 *= 1 - self.platoon[k][direction] * min(1.0, bands[direction] / w.length_s)
+                total += q * (d1 + d2)
+        return total
 
 
 def _circular(delta: float, cycle: float) -> float:

@@ -10,8 +10,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from sunflower.traffic.models import Intersection, Phase
 
 GRAVITY = 9.81
@@ -35,9 +33,13 @@ def ite_all_red_s(speed_kmh: float, crossing_m: float, *, vehicle_length_m: floa
     return (crossing_m + vehicle_length_m) / (speed_kmh / 3.6)
 
 
-def pedestrian_min_green_s(crossing_m: float, *, walk_s: float = WALK_S, speed_mps: float = PED_SPEED_MPS) -> float:
-    """Walk interval plus the time to cross at pedestrian speed; 0 when nobody crosses."""
-    return walk_s + crossing_m / speed_mps if crossing_m > 0 else 0.0
+def pedestrian_min_green_s(crossing_m: float, *, walk_s: float = WALK_S, speed_mps: float = PED_SPEED_MPS,
+                           clearance_s: float = 0.0) -> float:
+    """Walk, then the pedestrian clearance (crossing / walking speed), of which the part that fits in the
+    phase's yellow and all-red (`clearance_s`) runs there; 0 when nobody crosses."""
+    if crossing_m <= 0:
+        return 0.0
+    return walk_s + max(0.0, crossing_m / speed_mps - clearance_s)
 
 
 def webster_cycle_s(lost_time_s: float, critical_ratio_sum: float) -> float:
@@ -113,13 +115,14 @@ def resolve(intersection: Intersection, *, resolution_s: float = 1.0) -> Interse
             all_red = max(ite_all_red_s(m.speed_kmh, m.crossing_m) for m in ending)
         else:
             all_red = 0.0
-        min_green = max(phase.min_green_s, pedestrian_min_green_s(phase.ped_crossing_m))
+        yellow, all_red = ceil_to(yellow, resolution_s), ceil_to(all_red, resolution_s)
+        min_green = max(phase.min_green_s, pedestrian_min_green_s(phase.ped_crossing_m, clearance_s=yellow + all_red))
         resolved.append(
             ResolvedPhase(
                 name=phase.name, phase=phase,
                 min_green_s=ceil_to(min_green, resolution_s),
                 max_green_s=phase.max_green_s if phase.max_green_s is not None else math.inf,
-                yellow_s=ceil_to(yellow, resolution_s), all_red_s=ceil_to(all_red, resolution_s),
+                yellow_s=yellow, all_red_s=all_red,
             )
         )
     lane_phases = {lane.id: _discharging_phases(phases, lane.movements) for lane in intersection.lanes}
@@ -150,69 +153,88 @@ def lane_ratios(model: IntersectionModel, lane_flows_vph: dict[str, float]) -> d
     """Flow ratio y = q / s of every lane the phases discharge."""
     return {
         lane: lane_flows_vph.get(lane, 0.0) / model.lane_saturation_vph[lane]
-        for lane, served in model.lane_phases.items() if served
+        for lane, served in sorted(model.lane_phases.items()) if served
     }
 
 
+@dataclass(frozen=True)
+class _Demand:
+    """Lane needs grouped for speed: per phase the largest need of lanes only it discharges; the rest."""
+
+    single: tuple[float, ...]
+    multi: tuple[tuple[tuple[int, ...], float], ...]
+
+
+def _demand(model: IntersectionModel, needs: dict[str, float]) -> _Demand:
+    single = [0.0] * len(model.phases)
+    multi = []
+    for lane, need in needs.items():
+        served = model.lane_phases[lane]
+        if len(served) == 1:
+            single[served[0]] = max(single[served[0]], need)
+        elif need > 0:
+            multi.append((served, need))
+    return _Demand(tuple(single), tuple(sorted(multi, key=lambda sn: (-sn[1], sn[0]))))
+
+
+def _cover(demand: _Demand, scale: float, floors: Sequence[float], weights: Sequence[float] | None = None
+           ) -> list[float]:
+    """Least greens with each lane's phases adding up to scale x its need, no phase below its floor.
+
+    A lane one phase discharges sets that phase's green; a lane several phases discharge (a lagging
+    through, say) tops up whichever of them weighs most (the coordinated one), the first on a tie.
+    Exact when every lane has one phase, and for the lead/lag patterns netconvert builds.
+    """
+    greens = [max(f, scale * need) for f, need in zip(floors, demand.single, strict=True)]
+    for served, need in demand.multi:
+        short = scale * need - sum(greens[k] for k in served)
+        if short > 0:
+            k = max(served, key=lambda k: ((weights[k] if weights else 0.0), -k))
+            greens[k] += short
+    return greens
+
+
 def critical_ratio_sum(model: IntersectionModel, ratios: dict[str, float]) -> float:
-    """Y: the least total green fraction that gives every lane its flow ratio (see `critical_ratios`)."""
+    """Y, Webster's sum of critical flow ratios (see `critical_ratios`)."""
     return critical_ratios(model, ratios)[0]
 
 
 def critical_ratios(model: IntersectionModel, ratios: dict[str, float]) -> tuple[float, tuple[float, ...]]:
-    """Y and its share per phase.
+    """Y and each phase's critical ratio: the largest lane ratio it discharges (Webster).
 
-    With one phase per lane, a phase's critical ratio is its largest lane ratio and Y their sum
-    (Webster). Lanes that several phases discharge make it a small covering LP:
-    minimise sum z_p subject to sum over the lane's phases of z_p >= y_lane.
+    A lane that several phases discharge counts only for what its phases' own critical ratios
+    do not already give it.
     """
-    n = len(model.phases)
-    demands = [(model.lane_phases[lane], y) for lane, y in sorted(ratios.items()) if y > 0]
-    if not demands:
-        return 0.0, (0.0,) * n
-    if all(len(served) == 1 for served, _ in demands):
-        per_phase = [0.0] * n
-        for served, y in demands:
-            per_phase[served[0]] = max(per_phase[served[0]], y)
-        return sum(per_phase), tuple(per_phase)
-    from scipy.optimize import linprog
-
-    a_ub = np.zeros((len(demands), n))
-    b_ub = np.zeros(len(demands))
-    for row, (served, y) in enumerate(demands):
-        a_ub[row, list(served)] = -1.0
-        b_ub[row] = -y
-    result = linprog(np.ones(n), A_ub=a_ub, b_ub=b_ub, bounds=[(0, None)] * n, method="highs")
-    z = tuple(float(v) for v in result.x)
-    return sum(z), z
+    z = _cover(_demand(model, ratios), 1.0, [0.0] * len(model.phases))
+    return sum(z), tuple(z)
 
 
 def capacity_cycle_s(model: IntersectionModel, phase_ratios: Sequence[float], max_degree_of_saturation: float,
                      low_s: float, high_s: float) -> float:
-    """Shortest cycle in [low, high] whose greens keep every phase's ratio at or under the given x.
+    """Shortest cycle in [low, high] whose greens keep every phase's ratio at or under the given x; inf if none.
 
-    Needs sum_p max(min_p, z_p C / x) <= C - L; the slack grows with C while Y < x. inf if none.
+    Needs C - L - sum_p max(min_p, z_p C / x) >= 0; the left side is concave and, while Y < x,
+    increasing in C, so the root is found between the breakpoints C = min_p x / z_p.
     """
     x = max_degree_of_saturation
     if sum(phase_ratios) >= x:
         return math.inf
+    mins = [p.min_green_s for p in model.phases]
+    rates = [z / x for z in phase_ratios]
 
     def slack(c: float) -> float:
-        need = sum(max(p.min_green_s, z * c / x) for p, z in zip(model.phases, phase_ratios, strict=True))
-        return c - model.lost_time_s - need
+        return c - model.lost_time_s - sum(max(m, r * c) for m, r in zip(mins, rates, strict=True))
 
     if slack(high_s) < -1e-9:
         return math.inf
-    if slack(low_s) >= 0:
+    if slack(low_s) >= -1e-9:
         return low_s
-    lo, hi = low_s, high_s
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if slack(mid) >= 0:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    points = sorted({low_s, high_s, *(m / r for m, r in zip(mins, rates, strict=True) if r > 0 and low_s < m / r < high_s)})
+    for a, b in zip(points, points[1:], strict=False):
+        sa, sb = slack(a), slack(b)
+        if sb >= -1e-9:
+            return a + (b - a) * (-sa) / (sb - sa) if sb != sa else b
+    return math.inf
 
 
 # --- splits ---------------------------------------------------------------------------------
@@ -225,6 +247,10 @@ class Splits:
     balanced: bool  # True when no spare green was left to hand out (critical or oversaturated)
 
 
+def lane_greens(model: IntersectionModel, greens: Sequence[float]) -> dict[str, float]:
+    return {lane: sum(greens[k] for k in served) for lane, served in model.lane_phases.items() if served}
+
+
 def lane_degrees_of_saturation(model: IntersectionModel, ratios: dict[str, float], greens: Sequence[float],
                                cycle_s: float) -> dict[str, float]:
     out = {}
@@ -234,134 +260,90 @@ def lane_degrees_of_saturation(model: IntersectionModel, ratios: dict[str, float
     return out
 
 
-def splits(model: IntersectionModel, ratios: dict[str, float], cycle_s: float, *,
-           design_degree_of_saturation: float | None = None,
-           spare_weights: Sequence[float] | None = None) -> Splits:
-    """Greens for one cycle: proportional to the critical flow ratios, never below a minimum green.
+def balanced_splits(model: IntersectionModel, ratios: dict[str, float], cycle_s: float,
+                    weights: Sequence[float] | None = None) -> Splits:
+    """Greens proportional to the critical flow ratios, phases below their minimum green pinned to it.
 
-    First the greens that equalise (and so minimise) the highest lane degree of saturation; when
-    `design_degree_of_saturation` is given and there is spare green beyond it, every lane keeps at
-    least that much capacity and the rest goes to phases by `spare_weights` (the coordinated ones).
+    That is the greens with every critical lane at one, least possible, degree of saturation x:
+    the x whose needs (max(min_p, y_p C / x) per phase) just fill the cycle's green time. The
+    total need is convex, piecewise linear and increasing in u = 1/x, so Newton's method from above
+    lands on it exactly after at most one step per breakpoint.
     """
-    balanced = balanced_splits(model, ratios, cycle_s)
-    if design_degree_of_saturation is None or spare_weights is None:
-        return balanced
-    return coordinated_splits(model, ratios, cycle_s, design_degree_of_saturation, spare_weights, balanced)
-
-
-def _bounds(model: IntersectionModel) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float | None]]]:
-    mins = np.array([p.min_green_s for p in model.phases], dtype=float)
-    maxs = np.array([p.max_green_s for p in model.phases], dtype=float)
-    return mins, maxs, [(lo, hi if math.isfinite(hi) else None) for lo, hi in zip(mins, maxs, strict=True)]
-
-
-def balanced_splits(model: IntersectionModel, ratios: dict[str, float], cycle_s: float) -> Splits:
-    """Greens with every critical lane at the same, least possible, degree of saturation (Webster's rule).
-
-    Maximise lambda subject to sum over a lane's phases of g_p >= lambda * y * C, min <= g <= max,
-    sum g = C - L; the highest degree of saturation is then 1 / lambda. With one phase per lane and
-    no minimum binding this is exactly g_p proportional to the phase's critical ratio.
-    """
-    n = len(model.phases)
     available = cycle_s - model.lost_time_s
-    mins, maxs, bounds = _bounds(model)
-    if available < mins.sum() - 1e-9:
+    mins = [p.min_green_s for p in model.phases]
+    maxs = [p.max_green_s for p in model.phases]
+    if available < sum(mins) - 1e-9:
         raise ValueError(f"cycle {cycle_s} s cannot hold the minimum greens")
-    demands = [(model.lane_phases[lane], y) for lane, y in sorted(ratios.items()) if y > 0]
-    if not demands:
-        return Splits(tuple(_spread(mins, maxs, available, None)), 0.0, balanced=False)
-    if all(len(served) == 1 for served, _ in demands) and not np.isfinite(maxs).any():
-        per_phase = np.zeros(n)
-        for served, y in demands:
-            per_phase[served[0]] = max(per_phase[served[0]], y)
-        greens = _proportional(per_phase, mins, available)
-        x = max(y * cycle_s / greens[served[0]] for served, y in demands)
-        return Splits(tuple(float(g) for g in greens), float(x), balanced=True)
-    from scipy.optimize import linprog
+    live = {lane: y * cycle_s for lane, y in ratios.items() if y > 0}
+    if not live:
+        return Splits(tuple(_spread(mins, maxs, available, weights)), 0.0, balanced=False)
+    demand = _demand(model, live)
 
-    a_ub = np.zeros((len(demands), n + 1))
-    for row, (served, y) in enumerate(demands):
-        a_ub[row, list(served)] = -1.0
-        a_ub[row, n] = y * cycle_s
-    a_eq = np.zeros((1, n + 1))
-    a_eq[0, :n] = 1.0
-    c = np.zeros(n + 1)
-    c[n] = -1.0
-    result = linprog(c, A_ub=a_ub, b_ub=np.zeros(len(demands)), A_eq=a_eq, b_eq=[available],
-                     bounds=[*bounds, (0, None)], method="highs")
-    if result.status != 0:
-        raise ValueError(f"split problem infeasible: {result.message}")
-    lam = float(result.x[n])
-    return Splits(tuple(float(g) for g in result.x[:n]), 1.0 / lam if lam > 0 else math.inf, balanced=True)
+    def excess(u: float) -> float:
+        return sum(_cover(demand, u, mins, weights)) - available
 
-
-def _proportional(critical: np.ndarray, mins: np.ndarray, available: float) -> np.ndarray:
-    """g_p = share of the available green proportional to y_p, phases below their minimum pinned to it."""
-    pinned = np.zeros(len(critical), dtype=bool)
-    for _ in range(len(critical) + 1):
-        free = ~pinned
-        rest = available - mins[pinned].sum()
-        total = critical[free].sum()
-        greens = np.where(pinned, mins, 0.0)
-        if total <= 0:
-            greens[free] = mins[free] + (rest - mins[free].sum()) / max(free.sum(), 1)
-            return greens
-        greens[free] = rest * critical[free] / total
-        low = free & (greens < mins - 1e-12)
-        if not low.any():
-            return greens
-        pinned |= low
-    return np.maximum(greens, mins)
+    u = available / min(live.values())  # one lane alone would take all the green: too much
+    for _ in range(4 * len(mins) + 8):
+        f = excess(u)
+        if f <= 1e-9:
+            break
+        h = u * 1e-6
+        slope = (f - excess(u - h)) / h
+        if slope <= 1e-12:
+            break
+        u = max(u - f / slope, 0.0)
+    greens = _spread(_cover(demand, u, mins, weights), maxs, available, weights)
+    x = max(lane_degrees_of_saturation(model, ratios, greens, cycle_s).values())
+    return Splits(tuple(greens), x, balanced=True)
 
 
 def coordinated_splits(model: IntersectionModel, ratios: dict[str, float], cycle_s: float,
                        design_degree_of_saturation: float, spare_weights: Sequence[float],
                        balanced: Splits | None = None) -> Splits:
     """Every lane at or under the design degree of saturation; the spare green goes to phases by weight."""
-    balanced = balanced or balanced_splits(model, ratios, cycle_s)
-    target = design_degree_of_saturation
-    if balanced.max_degree_of_saturation >= target - 1e-9 or not any(spare_weights) or target <= 0:
+    balanced = balanced or balanced_splits(model, ratios, cycle_s, spare_weights)
+    if balanced.max_degree_of_saturation >= design_degree_of_saturation - 1e-9 or not any(spare_weights) \
+            or design_degree_of_saturation <= 0:
         return balanced
-    from scipy.optimize import linprog
-
-    n = len(model.phases)
+    live = {lane: y * cycle_s for lane, y in ratios.items() if y > 0}
+    greens = _cover(_demand(model, live), 1.0 / design_degree_of_saturation,
+                    [p.min_green_s for p in model.phases], spare_weights)
     available = cycle_s - model.lost_time_s
-    _, _, bounds = _bounds(model)
-    demands = [(model.lane_phases[lane], y) for lane, y in sorted(ratios.items()) if y > 0]
-    a_ub = np.zeros((len(demands), n))
-    b_ub = np.zeros(len(demands))
-    for row, (served, y) in enumerate(demands):
-        a_ub[row, list(served)] = -1.0
-        b_ub[row] = -y * cycle_s / target
-    greens = np.asarray(balanced.greens_s)
-    weights = np.asarray(spare_weights, dtype=float)
-    # A tiny pull towards the balanced greens makes the optimum unique.
-    result = linprog(-(weights + 1e-6 * greens / max(greens.max(), 1e-9)), A_ub=a_ub if demands else None,
-                     b_ub=b_ub if demands else None, A_eq=np.ones((1, n)), b_eq=[available], bounds=bounds,
-                     method="highs")
-    if result.status != 0:
+    if sum(greens) > available + 1e-9:
         return balanced
-    x = max(lane_degrees_of_saturation(model, ratios, result.x, cycle_s).values(), default=0.0)
-    return Splits(tuple(float(g) for g in result.x), x, balanced=False)
+    greens = _spread(greens, [p.max_green_s for p in model.phases], available, spare_weights)
+    x = max(lane_degrees_of_saturation(model, ratios, greens, cycle_s).values(), default=0.0)
+    return Splits(tuple(greens), x, balanced=False)
 
 
-def _spread(mins: np.ndarray, maxs: np.ndarray, available: float, weights: Sequence[float] | None) -> list[float]:
-    """No demand at all: minimum greens, and the rest by weight (or evenly)."""
-    greens = mins.astype(float).copy()
-    spare = available - greens.sum()
-    w = np.asarray(weights if weights is not None and any(weights) else [1.0] * len(mins), dtype=float)
+def splits(model: IntersectionModel, ratios: dict[str, float], cycle_s: float, *,
+           design_degree_of_saturation: float | None = None,
+           spare_weights: Sequence[float] | None = None) -> Splits:
+    """Balanced (Webster) greens; with a design x and weights, the spare beyond that x goes by weight."""
+    balanced = balanced_splits(model, ratios, cycle_s, spare_weights)
+    if design_degree_of_saturation is None or spare_weights is None:
+        return balanced
+    return coordinated_splits(model, ratios, cycle_s, design_degree_of_saturation, spare_weights, balanced)
+
+
+def _spread(mins: Sequence[float], maxs: Sequence[float], available: float, weights: Sequence[float] | None
+            ) -> list[float]:
+    """The greens given (at least the minimums), and the rest by weight (or evenly), none past its maximum."""
+    greens = [float(m) for m in mins]
+    w = list(weights) if weights is not None and any(weights) else [1.0] * len(mins)
+    spare = available - sum(greens)
     for _ in range(len(mins)):
         if spare <= 1e-9:
             break
-        room = np.where(greens < maxs, w, 0.0)
-        if room.sum() <= 0:
+        room = [wk if g < mx else 0.0 for wk, g, mx in zip(w, greens, maxs, strict=True)]
+        if sum(room) <= 0:
             break
-        add = np.minimum(spare * room / room.sum(), maxs - greens)
-        greens += add
-        spare -= add.sum()
+        add = [min(spare * r / sum(room), mx - g) for r, g, mx in zip(room, greens, maxs, strict=True)]
+        greens = [g + a for g, a in zip(greens, add, strict=True)]
+        spare -= sum(add)
     if spare > 1e-9:  # every phase at its maximum: the first phase takes the rest
         greens[0] += spare
-    return [float(g) for g in greens]
+    return greens
 
 
 def round_greens(greens: Sequence[float], total_s: float, mins: Sequence[float], resolution_s: float) -> list[float]:

@@ -17,10 +17,11 @@ from sunflower.gate.face.errors import FaceError, Reason
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 25_000_000
-# JPEGs bigger than this are decoded at 1/2, 1/4 or 1/8 scale straight from the DCT (libjpeg's
-# "draft" mode): a 12 MP phone photo decodes in a quarter of the time and the face is still far
-# larger than the 112 px the embedder sees.
-DECODE_LONG_SIDE = 1600
+# JPEGs at least twice this size on the long side are decoded at 1/2, 1/4 or 1/8 scale straight
+# from the DCT (libjpeg's "draft" mode, which never goes below this size): a 12 MP phone photo
+# decodes in a fraction of the time and a resident's face is still far larger than the 112 px the
+# embedder sees. A 1080p gate frame is decoded whole.
+DECODE_LONG_SIDE = 1024
 
 _MAGIC: tuple[tuple[str, bytes, int], ...] = (
     ("JPEG", b"\xff\xd8\xff", 0),
@@ -94,15 +95,18 @@ def decode_image(
         image.load()  # LOAD_TRUNCATED_IMAGES stays False: a short file raises here
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise FaceError(Reason.IMAGE_TOO_LARGE, "the image declares too many pixels") from None
-    except OSError as exc:
-        if "truncated" in str(exc).lower() or "broken data stream" in str(exc).lower():
+    except EOFError as exc:
+        raise FaceError(Reason.TRUNCATED_IMAGE, "the image data ends early") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        if "truncated" in str(exc).lower():  # Pillow's words for data that stops short
             raise FaceError(Reason.TRUNCATED_IMAGE, "the image data ends early") from exc
         raise FaceError(Reason.NOT_AN_IMAGE, f"the {fmt} data is corrupt") from exc
-    except (SyntaxError, ValueError, EOFError) as exc:
-        raise FaceError(Reason.TRUNCATED_IMAGE, f"the {fmt} data is corrupt or ends early") from exc
 
     scale = image.size[0] / width
-    image = ImageOps.exif_transpose(image)  # phones store the rotation in EXIF
+    try:
+        image = ImageOps.exif_transpose(image)  # phones store the rotation in EXIF
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not refuse a good photo
+        pass
     if image.mode != "RGB":
         image = _to_rgb(image)
     return DecodedImage(np.asarray(image, dtype=np.uint8), fmt, (width, height), scale)

@@ -52,6 +52,8 @@ class Gallery:
         templates = np.asarray(templates, dtype=np.float32)
         if templates.ndim != 2:
             raise ValueError("templates must be a 2-D array")
+        if not np.isfinite(templates).all():
+            raise ValueError("a template is not finite")
         if len(person_ids) != templates.shape[0]:
             raise ValueError("one person id per template")
         if normalise:
@@ -114,8 +116,8 @@ class Gallery:
         if q.shape[0] != self.dim:
             raise ValueError(f"query has {q.shape[0]} dimensions, the gallery {self.dim}")
         norm = float(np.linalg.norm(q))
-        if norm == 0:
-            raise ValueError("query embedding is all zeros")
+        if not np.isfinite(norm) or norm == 0:
+            raise ValueError("query embedding is zero or not finite")
         q = q / norm
         if exact is None:
             exact = n <= self.EXACT_UP_TO

@@ -66,7 +66,8 @@ class FacePipeline:
                  max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> None:
         model_dir = Path(model_dir)
         models = manifest["models"]
-        missing = [m["file"] for m in models.values() if m.get("enabled", True) and not (model_dir / m["file"]).is_file()]
+        missing = [m["file"] for m in models.values()
+                   if m.get("enabled", True) and not (model_dir / m["file"]).is_file()]
         if missing:
             raise FileNotFoundError(
                 f"face models missing from {model_dir}: {', '.join(missing)} "

@@ -143,7 +143,8 @@ def check_size(detection: Detection, limits: QualityLimits) -> None:
 def check_pose(pose: Pose, limits: QualityLimits) -> None:
     low, high = limits.pitch_range
     if abs(pose.yaw_deg) > limits.max_yaw_deg:
-        raise FaceError(Reason.POSE_TOO_WIDE, f"the head is turned about {abs(pose.yaw_deg):.0f} degrees; face the camera")
+        raise FaceError(Reason.POSE_TOO_WIDE,
+                        f"the head is turned about {abs(pose.yaw_deg):.0f} degrees; face the camera")
     if abs(pose.roll_deg) > limits.max_roll_deg:
         raise FaceError(Reason.POSE_TOO_WIDE, f"the head is tilted about {abs(pose.roll_deg):.0f} degrees")
     if not low <= pose.pitch_ratio <= high:

@@ -1,4 +1,4 @@
-"""Workflow definitions, instances, timelines, inboxes and notifications in the `office` table.
+"""Workflow definitions, instances, timelines, inboxes, notifications and timers in the `office` table.
 
 Key design (prefixes live here and only here):
   DEF#{key} / V#{version:06d}          a definition version (compressed BPMN + DMN)
@@ -7,21 +7,25 @@ Key design (prefixes live here and only here):
   INST#{id} / INST                     an instance: SpiffWorkflow state (gzip), open tasks, data,
                                         `version` for optimistic locking, the last change's outbox
                                         gsi1: PROC#{key} / {started_at}#{id}
-                                        gsi2: DUE#{shard:02d} / {due}#{id}   (only while something is due)
-  INST#{id} / TL#{ulid}                an append-only timeline entry
+  INST#{id} / TL#{at}#{version}#{n}…   an append-only timeline entry
   INST#{id} / TASK#{task}#{assignee}   one open (or closed) task for one assignee key
                                         gsi1: INBOX#{assignee key} / {opened_at}#{id}#{task}  (only while open)
-  NOTE#{recipient key} / {ulid}        a notification (reminder, escalation)
+  NOTE#{recipient key} / {at}#{id}…    a notification (reminder, escalation)
+  DUE#{shard} / {due}#{id}             a timer hint: the instance may have something due then
 
-Writes without transactions: an instance is written with one conditional put (`version` must be
+Writes without transactions. An instance is written with one conditional put (`version` must be
 the one read: two people completing the same task, exactly one wins). What follows from the change
-(timeline entries, inbox items, notifications) is its outbox, stored in the instance item itself and
+(timeline entries, inbox items, notifications) is its outbox, stored in the instance item and
 applied right after; every derived write is idempotent and inbox items only ever move forward
-(`src_version`), so re-applying an outbox late or twice is harmless. Until an outbox with inbox
-changes is marked applied, the instance is also due (gsi2) a minute later, so `wake_due` repairs a
-change whose writer died between the two steps. New instances need no condition: their derived
-items and then the instance go in one batch. (DynamoDB transactions would also do, at twice the write cost;
-moto copies the whole table for each transaction, which no benchmark against it would survive.)
+(`src_version`), so applying an outbox late or twice is harmless.
+
+Timers are found through hints: tiny items in DUE_SHARDS partitions sorted by due time, so one
+query page holds thousands and `due` reads the instances with batch gets. A hint is written before
+the change that needs it is committed and removed after; the instance item is the truth, so a hint
+left by a writer that lost a race or died is dropped when it comes due. A change with inbox
+changes also leaves a repair hint a minute ahead, removed once its outbox is applied: if the writer
+dies in between, `wake_due` applies the outbox. (DynamoDB transactions would also do, at twice the
+write cost; moto copies the whole table for each transaction, which no benchmark survives.)
 """
 
 import json
@@ -62,7 +66,7 @@ from sunflower.office.engine.models import (
     TimelineKind,
 )
 
-DUE_SHARDS = 16
+DUE_SHARDS = 4
 _INBOX_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 
 
@@ -84,15 +88,11 @@ class _Item(Model):
     sk = UnicodeAttribute(range_key=True)
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
-    gsi2pk = UnicodeAttribute(null=True)
-    gsi2sk = UnicodeAttribute(null=True)
     gsi1 = _gsi("gsi1")
-    gsi2 = _gsi("gsi2")
     data = JSONAttribute(null=True)  # the record's fields
     blob = BinaryAttribute(null=True, legacy_encoding=False)  # gzipped workflow state or diagram
     version = NumberAttribute(null=True)
     outbox = JSONAttribute(null=True)
-    outbox_done = BooleanAttribute(null=True)
     src_version = NumberAttribute(null=True)  # inbox items: the instance version that wrote them
     is_open = BooleanAttribute(null=True)
     definition_key = UnicodeAttribute(null=True)  # inbox items: for filters
@@ -131,12 +131,8 @@ def _note_pk(recipient: Assignee) -> str:
     return f"NOTE#{recipient.key}"
 
 
-def _due_pk(instance_id: str) -> str:
-    return f"DUE#{zlib.crc32(instance_id.encode()) % DUE_SHARDS:02d}"
-
-
-def _due_sk(due: datetime, instance_id: str) -> str:
-    return f"{to_iso(due)}#{instance_id}"
+def _hint_key(due: datetime, instance_id: str) -> tuple[str, str]:
+    return f"DUE#{zlib.crc32(instance_id.encode()) % DUE_SHARDS}", f"{to_iso(due)}#{instance_id}"
 
 
 # --- (de)serialisation ------------------------------------------------------------------------
@@ -318,11 +314,23 @@ class StoredInstance:
     instance: Instance
     state: bytes
     outbox: Outbox
-    outbox_done: bool
 
 
-def _needs_mark(outbox: Outbox) -> bool:
-    return bool(outbox.opened or outbox.closed)
+@dataclass(frozen=True)
+class Hint:
+    """A timer hint that came due: the instance it names may have something to do."""
+
+    instance_id: str
+    due: datetime
+
+
+@dataclass
+class Change:
+    """One committed change: the instance as written, its outbox, and the hints to clean up after."""
+
+    instance: Instance
+    outbox: Outbox
+    drop_hints: list[datetime] = field(default_factory=list)
 
 
 class InstanceConflict(Exception):
@@ -406,13 +414,17 @@ class EngineRepository:
 
     @staticmethod
     def _stored(item: _Item) -> StoredInstance:
-        return StoredInstance(_instance(item), bytes(item.blob), Outbox.from_json(item.outbox), bool(item.outbox_done))
+        return StoredInstance(_instance(item), bytes(item.blob), Outbox.from_json(item.outbox))
+
+    def get_stored_many(self, instance_ids: Iterable[str]) -> dict[str, StoredInstance]:
+        keys = [_inst_key(i) for i in dict.fromkeys(instance_ids)]
+        return {s.instance.id: s for s in map(self._stored, _Item.batch_get(keys, consistent_read=True))}
 
     def create(self, created: list[tuple[Instance, bytes, Outbox]]) -> None:
         """Write new instances with everything that follows from their start, in batches.
 
         Nothing can have touched an instance that does not exist yet, so no condition is needed: the
-        derived items go first and the instance item last, already marked applied.
+        derived items and hints go first and the instance item last.
         """
         with _Item.batch_write() as batch:
             for instance, _, outbox in created:
@@ -420,36 +432,48 @@ class EngineRepository:
                     batch.save(item)
                 for task, assignee in outbox.opened:
                     batch.save(self._task_item(instance, task, assignee, is_open=True))
-            for instance, state, _ in created:
-                item = self._instance_item(instance, state)
-                item.outbox_done = True
                 if instance.next_due:
-                    item.gsi2pk, item.gsi2sk = _due_pk(instance.id), _due_sk(instance.next_due, instance.id)
-                batch.save(item)
+                    batch.save(_Item(*_hint_key(instance.next_due, instance.id)))
+            for instance, state, outbox in created:
+                batch.save(self._instance_item(instance, state, outbox))
 
-    def save(self, instance: Instance, state: bytes, outbox: Outbox, *, now: datetime, previous_version: int) -> None:
+    def repair_at(self, now: datetime) -> datetime:
+        return datetime.fromtimestamp(now.timestamp() + self._repair_after_s, now.tzinfo)
+
+    def prepare(self, changes: list[tuple[Instance, Instance, Outbox]], now: datetime) -> list[datetime | None]:
+        """Before committing (previous, next, outbox) changes: write the hints they will need.
+
+        Returns each change's repair time (None when it changes no inbox and needs no repair).
+        """
+        repairs: list[datetime | None] = []
+        hints: list[tuple[datetime, str]] = []
+        for before, after, outbox in changes:
+            repair = self.repair_at(now) if outbox.opened or outbox.closed else None
+            repairs.append(repair)
+            if repair:
+                hints.append((repair, after.id))
+            if after.next_due and after.next_due != before.next_due:
+                hints.append((after.next_due, after.id))
+        if hints:
+            with _Item.batch_write() as batch:
+                for due, instance_id in hints:
+                    batch.save(_Item(*_hint_key(due, instance_id)))
+        return repairs
+
+    def save(self, instance: Instance, state: bytes, outbox: Outbox, *, previous_version: int) -> None:
         """Write the instance if nobody changed it since `previous_version`; its outbox goes with it."""
-        item = self._instance_item(instance, state)
-        item.outbox, item.outbox_done = outbox.to_json(), False
-        due = instance.next_due
-        if _needs_mark(outbox):
-            # Inbox changes must not be lost if the writer dies before applying them: until it marks
-            # them applied, the instance is due a little later and wake_due applies them.
-            repair = datetime.fromtimestamp(now.timestamp() + self._repair_after_s, now.tzinfo)
-            due = min(due, repair) if due else repair
-        if due:
-            item.gsi2pk, item.gsi2sk = _due_pk(instance.id), _due_sk(due, instance.id)
         try:
-            item.save(condition=_Item.version == previous_version)
+            self._instance_item(instance, state, outbox).save(condition=_Item.version == previous_version)
         except PutError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise InstanceConflict(instance.id) from None
             raise
 
     @staticmethod
-    def _instance_item(instance: Instance, state: bytes) -> _Item:
+    def _instance_item(instance: Instance, state: bytes, outbox: Outbox) -> _Item:
         pk, sk = _inst_key(instance.id)
         item = _Item(pk, sk, data=_instance_data(instance), blob=state, version=instance.version)
+        item.outbox = outbox.to_json()
         item.gsi1pk, item.gsi1sk = f"PROC#{instance.definition_key}", f"{to_iso(instance.started_at)}#{instance.id}"
         return item
 
@@ -460,27 +484,31 @@ class EngineRepository:
         for note in outbox.notifications:
             yield _Item(_note_pk(note.recipient), note.id, data=_note_data(note))
 
-    def apply(self, changes: list[tuple[Instance, Outbox]]) -> None:
-        """Write what the changes imply; then mark those with inbox changes applied.
+    def apply(self, changes: list[Change]) -> None:
+        """Write what committed changes imply: inbox items first, then one batch of the rest.
 
-        Outboxes with only timeline entries and notifications are not marked: every later writer
-        re-applies them with its own (idempotent, and they ride in the same batch).
+        The batch also removes the hints the changes no longer need (their repair hints last of all:
+        while one is there, the change may not be fully applied).
         """
+        for change in changes:
+            for task, assignee in change.outbox.closed:
+                self._put_task(change.instance, task, assignee, is_open=False)
+            for task, assignee in change.outbox.opened:
+                self._put_task(change.instance, task, assignee, is_open=True)
         with _Item.batch_write() as batch:
-            for _, outbox in changes:
-                for item in self._derived_items(outbox):
+            for change in changes:
+                for item in self._derived_items(change.outbox):
                     batch.save(item)
-        for instance, outbox in changes:
-            for task, assignee in outbox.closed:
-                self._put_task(instance, task, assignee, is_open=False)
-            for task, assignee in outbox.opened:
-                self._put_task(instance, task, assignee, is_open=True)
-        latest: dict[str, tuple[Instance, Outbox]] = {}
-        for instance, outbox in changes:
-            latest[instance.id] = (instance, outbox)
-        for instance, outbox in latest.values():
-            if _needs_mark(outbox):
-                self._mark_applied(instance)
+            for change in changes:
+                for due in dict.fromkeys(change.drop_hints):
+                    if due != change.instance.next_due:
+                        batch.delete(_Item(*_hint_key(due, change.instance.id)))
+
+    def ensure_hint(self, instances: list[Instance]) -> None:
+        with _Item.batch_write() as batch:
+            for instance in instances:
+                if instance.next_due:
+                    batch.save(_Item(*_hint_key(instance.next_due, instance.id)))
 
     def _put_task(self, instance: Instance, task: OpenTask, assignee: Assignee, *, is_open: bool) -> None:
         item = self._task_item(instance, task, assignee, is_open=is_open)
@@ -507,26 +535,22 @@ class EngineRepository:
             item.gsi1pk, item.gsi1sk = _inbox_pk(assignee), f"{to_iso(task.opened_at)}#{instance.id}#{task.id}"
         return item
 
-    def _mark_applied(self, instance: Instance) -> None:
-        pk, sk = _inst_key(instance.id)
-        actions = [_Item.outbox_done.set(True)]
-        if instance.next_due:
-            actions += [_Item.gsi2pk.set(_due_pk(instance.id)), _Item.gsi2sk.set(_due_sk(instance.next_due, instance.id))]
-        else:
-            actions += [_Item.gsi2pk.remove(), _Item.gsi2sk.remove()]
-        try:
-            _Item(pk, sk).update(actions=actions, condition=_Item.version == instance.version)
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise  # a newer change is there: its own outbox covers the instance now
-
-    def due(self, now: datetime, limit: int) -> Iterator[StoredInstance]:
-        """Instances with something due at `now` (a timer, or an outbox never confirmed), oldest first per shard."""
+    def due(self, now: datetime, limit: int) -> list[Hint]:
+        """Hints due at `now`, oldest first within each shard, at most `limit`."""
         high = f"{to_iso(now)}#~"
-        per_shard = max(1, min(limit, 1000))
+        hints: list[Hint] = []
         for shard in range(DUE_SHARDS):
-            for item in _Item.gsi2.query(f"DUE#{shard:02d}", _Item.gsi2sk <= high, limit=limit, page_size=per_shard):
-                yield self._stored(item)
+            if len(hints) >= limit:
+                break
+            for item in _Item.query(f"DUE#{shard}", _Item.sk <= high, limit=limit - len(hints), page_size=limit):
+                due, _, instance_id = item.sk.partition("#")
+                hints.append(Hint(instance_id, from_iso(due)))
+        return hints
+
+    def drop_hints(self, hints: list[Hint]) -> None:
+        with _Item.batch_write() as batch:
+            for hint in hints:
+                batch.delete(_Item(*_hint_key(hint.due, hint.instance_id)))
 
     # --- timeline ---
 

@@ -40,7 +40,14 @@ from sunflower.office.engine.models import (
     TimelineKind,
     WakeReport,
 )
-from sunflower.office.engine.repository import EngineRepository, InstanceConflict, Outbox, StoredInstance
+from sunflower.office.engine.repository import (
+    Change,
+    EngineRepository,
+    Hint,
+    InstanceConflict,
+    Outbox,
+    StoredInstance,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +109,7 @@ class WorkflowService:
         self._cache_lock = Lock()
         self._workers = workers
         self._executor: ThreadPoolExecutor | None = None
+        self._listeners: dict[str, list[Callable[[Instance | None, Instance], None]]] = {}
         bpmn.set_district_zone(zone)
 
     # --- definitions ---------------------------------------------------------------------------
@@ -213,7 +221,16 @@ class WorkflowService:
                                                   token=_token(), data=data))
             created.append((instance, compiled.dump(step.workflow), outbox))
         self._repo.create(created)
+        self._apply_listeners_only([i for i, _, _ in created])
         return [instance for instance, _, _ in created]
+
+    def _apply_listeners_only(self, instances: list[Instance]) -> None:
+        for instance in instances:
+            for listener in self._listeners.get(instance.definition_key, ()):
+                try:
+                    listener(None, instance)
+                except Exception:  # noqa: BLE001
+                    logger.exception("listener for %s failed on %s", instance.definition_key, instance.id)
 
     def instance(self, viewer: Principal, instance_id: str) -> Instance:
         instance = self._repo.get(instance_id).instance
@@ -272,12 +289,14 @@ class WorkflowService:
                 instance, outbox = self._advance(before, compiled, step, actor, now, completed=(task, data, comment))
             except WorkflowError as exc:
                 raise InvalidState(f"the workflow cannot go on with this data: {exc}") from None
+            state = compiled.dump(step.workflow)
+            (repair,) = self._repo.prepare([(before, instance, outbox)], now)
             try:
-                self._repo.save(instance, compiled.dump(step.workflow), outbox, now=now, previous_version=before.version)
+                self._repo.save(instance, state, outbox, previous_version=before.version)
             except InstanceConflict:
                 conflicted = True
                 continue
-            self._apply(self._pending(stored) + [(instance, outbox)])
+            self._apply([Change(instance, outbox, _drops(before, repair))], [before])
             return instance
         raise InvalidState(f"instance {instance_id} is changing too often right now; try again")
 
@@ -331,41 +350,64 @@ class WorkflowService:
 
     # --- timers ---------------------------------------------------------------------------------
 
-    def wake_due(self, actor: Principal, *, now: datetime | None = None, limit: int = 1000) -> WakeReport:
+    def wake_due(self, actor: Principal, *, now: datetime | None = None, limit: int = 5000) -> WakeReport:
         """Advance instances whose timers are due (and finish changes whose writer died half-way).
 
-        Call it again while the report says `more`. Instances are advanced on a few threads: each
-        is one conditional write; what follows from them is written in shared batches.
+        Call it again while the report says `more`. Each instance is one conditional write (on a
+        few threads); reads, hints and what follows from the changes go in shared batches.
         """
         if not (actor.kind is PrincipalKind.SYSTEM or actor.has_any(Role.ADMIN)):
             raise PermissionDenied("only the scheduler wakes due timers")
         now = now or self._clock()
-        candidates = list(itertools.islice(self._repo.due(now, limit + 1), limit + 1))
-        more = len(candidates) > limit
-        outcomes = list(self._pool().map(lambda stored: self._wake_one(stored, actor, now), candidates[:limit]))
-        to_apply = [change for _, changes in outcomes for change in changes]
-        if to_apply:
-            self._apply(to_apply)
-        counts = {kind: sum(1 for k, _ in outcomes if k == kind) for kind in ("woken", "conflict", "failed")}
-        return WakeReport(counts["woken"], counts["conflict"], counts["failed"], more)
+        hints = self._repo.due(now, limit + 1)
+        more = len(hints) > limit
+        by_instance: dict[str, list[datetime]] = {}
+        for hint in hints[:limit]:
+            by_instance.setdefault(hint.instance_id, []).append(hint.due)
+        stored = self._repo.get_stored_many(by_instance)
+        gone = [Hint(i, due) for i, dues in by_instance.items() if i not in stored for due in dues]
+        if gone:
+            self._repo.drop_hints(gone)
+        due_now, leftovers = [], []
+        for s in stored.values():
+            inst = s.instance
+            if inst.status is InstanceStatus.RUNNING and inst.next_due and inst.next_due <= now:
+                due_now.append(s)
+            else:  # a stale or repair hint: apply the latest outbox again, keep the real hint
+                leftovers.append(Change(inst, s.outbox, by_instance[inst.id]))
+        advanced = [a for a in self._pool().map(lambda s: self._advance_on_timer(s, actor, now), due_now) if a]
+        failed = len(due_now) - len(advanced)
+        repairs = self._repo.prepare([(s.instance, inst, outbox) for s, inst, outbox, _ in advanced], now)
+        saved = list(self._pool().map(self._save_quietly, advanced))
+        changes: list[Change] = [
+            Change(inst, outbox, by_instance[inst.id] + _drops(s.instance, repair))
+            for (s, inst, outbox, _), repair, ok in zip(advanced, repairs, saved, strict=True) if ok
+        ]
+        if leftovers:
+            self._repo.ensure_hint([c.instance for c in leftovers])
+        if changes or leftovers:
+            self._apply(leftovers + changes, [s.instance for s, *_ in advanced])
+        woken = sum(saved)
+        return WakeReport(woken, len(advanced) - woken, failed, more)
 
-    def _wake_one(self, stored: StoredInstance, actor: Principal, now: datetime) -> tuple[str, list[tuple[Instance, Outbox]]]:
+    def _advance_on_timer(self, stored: StoredInstance, actor: Principal, now: datetime):
         before = stored.instance
-        pending = self._pending(stored)
-        if before.status is not InstanceStatus.RUNNING or not before.next_due or before.next_due > now:
-            return "applied", pending or [(before, Outbox())]  # only an outbox was left to apply
         try:
             _, compiled = self._compiled(before.definition_key, before.definition_version)
             step = compiled.wake(compiled.load(stored.state), now)
             instance, outbox = self._advance(before, compiled, step, actor, now)
+            return stored, instance, outbox, compiled.dump(step.workflow)
         except WorkflowError as exc:
             logger.warning("instance %s could not advance on its timer: %s", before.id, exc)
-            return "failed", []
+            return None
+
+    def _save_quietly(self, advanced) -> bool:
+        stored, instance, outbox, state = advanced
         try:
-            self._repo.save(instance, compiled.dump(step.workflow), outbox, now=now, previous_version=before.version)
+            self._repo.save(instance, state, outbox, previous_version=stored.instance.version)
         except InstanceConflict:
-            return "conflict", []
-        return "woken", pending + [(instance, outbox)]
+            return False  # someone else changed it meanwhile; its hints bring it back if still due
+        return True
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._cache_lock:
@@ -501,16 +543,26 @@ class WorkflowService:
             task_name=task.name if task else None, data=_jsonable(dict(data or {})), comment=comment,
         )
 
-    def _apply(self, changes: list[tuple[Instance, Outbox]]) -> None:
-        """The change is committed; what follows from it is repaired by wake_due if this fails."""
+    def _apply(self, changes: list[Change], before: Iterable[Instance] = ()) -> None:
+        """The changes are committed; what follows from them is repaired by wake_due if this fails."""
         try:
             self._repo.apply(changes)
-        except Exception:  # noqa: BLE001 - the instance is saved; its outbox will be applied later
-            logger.exception("applying the outbox of %s failed; wake_due will retry", [i.id for i, _ in changes])
+        except Exception:  # noqa: BLE001 - the instances are saved; their repair hints bring them back
+            logger.exception("applying the outbox of %s failed; wake_due will retry", [c.instance.id for c in changes])
+        previous = {i.id: i for i in before}
+        for change in changes:
+            for listener in self._listeners.get(change.instance.definition_key, ()):
+                old = previous.get(change.instance.id)
+                if old is not None and old.version == change.instance.version:
+                    continue  # a repair: nothing changed
+                try:
+                    listener(old, change.instance)
+                except Exception:  # noqa: BLE001 - a domain's bookkeeping must not undo a committed change
+                    logger.exception("listener for %s failed on %s", change.instance.definition_key, change.instance.id)
 
-    @staticmethod
-    def _pending(stored: StoredInstance) -> list[tuple[Instance, Outbox]]:
-        return [] if stored.outbox_done else [(stored.instance, stored.outbox)]
+    def on_change(self, definition_key: str, listener: Callable[[Instance | None, Instance], None]) -> None:
+        """Call `listener(before, after)` after every committed change of an instance of `definition_key`."""
+        self._listeners.setdefault(definition_key, []).append(listener)
 
     # --- permissions ----------------------------------------------------------------------------
 
@@ -544,6 +596,11 @@ def _check_data_keys(data: Mapping[str, Any]) -> None:
             "data: field names may not be empty or start with an underscore",
             problems=tuple(FieldProblem(f"data.{k}", "field names may not be empty or start with an underscore") for k in bad),
         )
+
+
+def _drops(before: Instance, repair: datetime | None) -> list[datetime]:
+    """Hints a committed change leaves behind: the old timer's, then its own repair hint."""
+    return [d for d in (before.next_due, repair) if d]
 
 
 def _token() -> str:

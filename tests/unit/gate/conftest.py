@@ -8,8 +8,7 @@ from sunflower.gate import modelstore
 
 
 def _missing_message(what: str) -> str:
-    return (f"{what} not installed: run `python -m sunflower.gate.modelstore fetch --photos` "
-            "(bin/setup does this)")
+    return f"{what} not installed: run `python -m sunflower.gate.modelstore fetch --photos`"
 
 
 @pytest.fixture(scope="session")

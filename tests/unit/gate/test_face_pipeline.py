@@ -198,6 +198,20 @@ def test_bad_bytes_never_crash_the_pipeline(pipeline):
             pipeline.analyse(data)
 
 
+def test_damaged_photos_get_a_reason_code_or_an_analysis_never_a_crash(pipeline, photo_bytes):
+    rng = np.random.default_rng(11)
+    for i in range(60):
+        data = bytearray(photo_bytes("grace_hopper.jpg" if i % 2 else "astronaut.png"))
+        for _ in range(int(rng.integers(1, 20))):
+            data[int(rng.integers(0, len(data)))] = int(rng.integers(0, 256))
+        if i % 3 == 0:
+            data = data[: int(rng.integers(1, len(data)))]
+        try:
+            pipeline.analyse(bytes(data))
+        except FaceError:
+            pass
+
+
 def test_a_pipeline_without_models_says_how_to_get_them(tmp_path, manifest):
     with pytest.raises(FileNotFoundError, match="modelstore fetch"):
         FacePipeline.from_manifest(tmp_path, manifest)
