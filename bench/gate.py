@@ -63,14 +63,14 @@ def synthetic_gallery(n: int, real: list[tuple[str, np.ndarray]], dim: int, rng)
     return Gallery(templates, ids).warm()
 
 
-def timed(fn, n: int, warmup: int = 5) -> list[float]:
+def timed(fn, n: int, warmup: int = 5, clock=time.perf_counter) -> list[float]:
     for _ in range(warmup):
         fn()
     out = []
     for _ in range(n):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        out.append((time.perf_counter() - t) * 1000)
+        out.append((clock() - t) * 1000)
     return out
 
 
@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         idx = iter(range(10**9))
         fast = timed(lambda: gallery.search(qs[next(idx) % len(qs)]), args.searches)
         idx = iter(range(10**9))
+        fast_cpu = timed(lambda: gallery.search(qs[next(idx) % len(qs)]), args.searches, clock=time.process_time)
+        idx = iter(range(10**9))
         exact = timed(lambda: gallery.search(qs[next(idx) % len(qs)], exact=True), max(args.searches // 5, 20))
         same_person = same_runner = 0
         for q in qs:
@@ -155,10 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         figures[f"search_p50_ms_{label}"] = round(pct(fast, 50), 3)
         figures[f"search_p90_ms_{label}"] = round(pct(fast, 90), 3)
         figures[f"search_p99_ms_{label}"] = round(pct(fast, 99), 3)
+        figures[f"search_p99_cpu_ms_{label}"] = round(pct(fast_cpu, 99), 3)
         figures[f"search_exact_p50_ms_{label}"] = round(pct(exact, 50), 3)
         figures[f"search_agreement_ratio_{label}"] = round(same_person / len(qs), 4)
         print(f"  {label:>4}: {mode:28s} p50 {pct(fast, 50):6.3f} ms  p90 {pct(fast, 90):6.3f} ms  "
-              f"p99 {pct(fast, 99):6.3f} ms | exact p50 "
+              f"p99 {pct(fast, 99):6.3f} ms (CPU p99 {pct(fast_cpu, 99):6.3f}) | exact p50 "
               f"{pct(exact, 50):7.3f} ms | same best person+score {same_person}/{len(qs)}, "
               f"same runner-up {same_runner}/{len(qs)}")
 
@@ -187,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         return "yes" if ok else "NO"
 
     print("\ntargets: check p99 at 10k < 150 ms: {} (wall {:.1f} ms, CPU {:.1f} ms); search p99 at 100k < 5 ms: {} "
-          "(p50 {:.2f} ms, p99 {:.2f} ms); zero false accepts: {}".format(
+          "(p50 {:.2f} ms, p99 {:.2f} ms, CPU p99 {:.2f} ms); zero false accepts: {}".format(
               verdict(figures["p99_ms_10k"] < 150), figures["p99_ms_10k"], figures["p99_cpu_ms_10k"],
               verdict(figures["search_p99_ms_100k"] < 5), figures["search_p50_ms_100k"],
-              figures["search_p99_ms_100k"],
+              figures["search_p99_ms_100k"], figures["search_p99_cpu_ms_100k"],
               verdict(figures["false_accepts_pairs"] == 0 and figures["open_set_false_accepts"] == 0)))
     if load_before is not None:
         # Other processes on the machine preempt this one: the p99s carry that noise.

@@ -117,11 +117,13 @@ def last_departure(routes: str) -> float:
     return end
 
 
-def actuated_additional(net_path: str, out: Path) -> None:
+def actuated_additional(net_path: str, out: Path, only: set[str]) -> None:
     """The network's own programs, switched to SUMO's gap-based actuated control (netconvert's defaults)."""
     net = sumo.read_net(net_path)
     lines = ["<additional>"]
     for tls in net.getTrafficLights():
+        if tls.getID() not in only:
+            continue
         program = sumo._program(tls, None)
         lines.append(f'    <tlLogic id="{tls.getID()}" type="actuated" programID="actuated" offset="0">')
         for phase in program.getPhases():
@@ -135,7 +137,17 @@ def actuated_additional(net_path: str, out: Path) -> None:
     out.write_text("\n".join(lines) + "\n")
 
 
-def sumo_coordinated_additional(setup_net: str, routes: str, work: Path, begin: float) -> list[str]:
+def _keep_only(path: Path, only: set[str]) -> None:
+    """Drop tlLogics of signals outside the corridor: every variant changes the corridor's signals only."""
+    tree = ET.parse(path)
+    root = tree.getroot()
+    for logic in list(root.findall("tlLogic")):
+        if logic.get("id") not in only:
+            root.remove(logic)
+    tree.write(path)
+
+
+def sumo_coordinated_additional(setup_net: str, routes: str, work: Path, begin: float, only: set[str]) -> list[str]:
     """SUMO's tools: Webster cycles for the peak hour (one cycle for all, -u), then offsets by tlsCoordinator."""
     home = sumo_home()
     env = {**os.environ, "SUMO_HOME": str(home)}
@@ -148,6 +160,8 @@ def sumo_coordinated_additional(setup_net: str, routes: str, work: Path, begin: 
     coord = work / "sumo_coord.add.xml"
     subprocess.run([sys.executable, str(home / "tools" / "tlsCoordinator.py"), "-n", setup_net, "-r", str(vehicles),
                     "-a", str(cycle), "-o", str(coord)], check=True, capture_output=True, env=env)
+    _keep_only(cycle, only)
+    _keep_only(coord, only)
     return [str(cycle), str(coord)]
 
 
@@ -157,11 +171,12 @@ def prepare(args, work: Path) -> Setup:
     plan0 = sumo.imported_plan(corridor, args.net)
     detectors = work / "detectors.add.xml"
     detectors.write_text(sumo.detectors_xml(corridor, args.net, period_s=args.reading_s))
+    only = {i.sumo_tls_id or i.id for i in corridor.intersections}
     actuated = work / "actuated.add.xml"
-    actuated_additional(args.net, actuated)
+    actuated_additional(args.net, actuated, only)
     end = args.end_s or last_departure(args.routes)
     begin = args.warmup_s if args.warmup_s < end else 0.0
-    coordinated = sumo_coordinated_additional(args.net, args.routes, work, begin)
+    coordinated = sumo_coordinated_additional(args.net, args.routes, work, begin, only)
     return Setup(
         net=args.net, routes=args.routes, work=str(work), corridor=corridor, plan0=plan0,
         detectors_file=str(detectors),
@@ -502,7 +517,7 @@ def main(argv: list[str] | None = None) -> None:
     p50, p99 = ten_intersection_timing(setup)
     print(f"elapsed {time.perf_counter() - started:.0f} s; work dir {work}")
     for r in rows:
-        print(json.dumps({k: r[k] for k in KEYS}))
+        print(json.dumps({k: (None if isinstance(r[k], float) and math.isnan(r[k]) else r[k]) for k in KEYS}))
     print(json.dumps({"retime_ms_10": {"p50": round(p50, 1), "p99": round(p99, 1)}}))
 
 

@@ -61,6 +61,8 @@ def _record(record: SQSRecord) -> None:
         if not s3_record.get("eventName", "").startswith("ObjectCreated:"):
             continue
         upload = Upload.from_s3_record(s3_record)
+        if upload.key.endswith("/"):
+            continue  # a "folder" made in the console, not a file
         _idempotent_import()(upload={**upload.__dict__, "upload_id": upload.upload_id})
 
 

@@ -126,6 +126,53 @@ def seal(data_dir: Path, cloud: bool) -> None:
     click.echo(json.dumps({"sealed": bool(sealed), **({"first_seq": sealed.first_seq, "last_seq": sealed.last_seq} if sealed else {})}))
 
 
+@main.group()
+def registry() -> None:
+    """The population, legal-entity and credit registries."""
+
+
+@registry.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--kind", type=click.Choice(["person", "entity", "credit"]), required=True, help="The registry to import into.")
+@click.option("--department", default="cli", show_default=True, help="The uploading department, recorded with the job.")
+@_data_dir
+@click.option("--timeout", "timeout_s", default=1800, show_default=True, help="Seconds to wait for the import.")
+def registry_import(file: Path, kind: str, department: str, data_dir: Path, timeout_s: int) -> None:
+    """Import a CSV or XLSX file through the running local stack, as a department's upload is imported.
+
+    Progress goes to stderr; the report ends stdout as one JSON line. Exit 1 if the file was refused.
+    """
+    import time
+
+    _attach(data_dir)
+    from sunflower.container import services
+    from sunflower.registries.service import ImportKind
+
+    imports = services().imports
+    key, etag = imports.submit(ImportKind(kind), department, file.name, file.read_bytes())
+    click.echo(f"uploaded {file.name} to {key}; waiting for the import", err=True)
+    deadline, shown = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        job = imports.job_of_upload(key, etag)
+        if job is not None:
+            line = f"{job.status.value}: {job.processed:,} of {job.total:,} rows ({job.progress:.0%}), " \
+                   f"{job.accepted:,} accepted, {job.unchanged:,} unchanged, {job.rejected:,} rejected"
+            if job.error:
+                line += f" ({job.error})"
+            if line != shown:
+                click.echo(line, err=True)
+                shown = line
+            if job.finished:
+                if job.file_error:
+                    click.echo(f"the file was refused: {job.file_error}", err=True)
+                click.echo(json.dumps(job.summary(), ensure_ascii=False))
+                sys.exit(1 if job.file_error else 0)
+        time.sleep(0.5)
+    raise click.ClickException(
+        f"the import of {key} did not finish within {timeout_s} s; is `sunflower dev` (and its event pump) running?"
+    )
+
+
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("name")
 @click.pass_context
@@ -145,6 +192,11 @@ def build() -> None:
     from sunflower import build as builder
 
     builder.main()
+
+
+from sunflower.traffic.cli import traffic as _traffic  # noqa: E402  (the `sunflower traffic` group)
+
+main.add_command(_traffic)
 
 
 if __name__ == "__main__":

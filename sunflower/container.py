@@ -67,5 +67,5 @@ def services() -> Services:
         tokens=tokens,
         cursors=CursorCodec(settings.cursor_secret),
         registries=registries,
-        imports=ImportService(ImportJobRepository(), registries, ImportObjects(), utc_now),
+        imports=ImportService(ImportJobRepository(), registries, ImportObjects(), utc_now, audit=audit),
     )

@@ -10,7 +10,7 @@ from moto.server import ThreadedMotoServer
 from sunflower.aws.clients import reset_clients
 from sunflower.common.settings import get_settings
 from sunflower.local import catalog as catalog_module
-from sunflower.local import stack
+from sunflower.local import moto_patches, stack
 from sunflower.local.catalog import Catalog
 
 
@@ -43,6 +43,7 @@ class LocalCloud:
 def start(*, port: int = 0, catalog: Catalog | None = None) -> LocalCloud:
     """Start moto on 127.0.0.1 and point every AWS client of this process at it."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+    moto_patches.apply()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, bound = server.get_host_and_port()

@@ -1,6 +1,7 @@
 """The imports bucket: uploaded registry files under incoming/, import reports under reports/."""
 
 from typing import IO
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
@@ -55,7 +56,11 @@ class ImportObjects:
     def download_url(self, key: str, *, expires_s: int, file_name: str | None = None) -> str:
         params = {"Bucket": self.bucket, "Key": key}
         if file_name:
-            params["ResponseContentDisposition"] = f'attachment; filename="{file_name}"'
+            # Header values are Latin-1: an ASCII name for old clients, the real one RFC 5987-encoded.
+            fallback = file_name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+            params["ResponseContentDisposition"] = (
+                f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
+            )
         return client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
 
     def upload_url(self, key: str, *, expires_s: int) -> str:

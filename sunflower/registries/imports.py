@@ -11,6 +11,7 @@ reasons, plus a JSON summary) goes to reports/{job id}.csv and .json.
 Key design (in the `registries` table; prefixes live here and only here):
   IMPORT#{job id} / IMPORT     the job     gsi1: IMPORTSRC#{bucket}/{key} / {created}#{id}
                                             gsi2: IMPORTS / {created}#{id}
+  IMPORTUPLOAD#{bucket}/{key}#{etag} / IMPORTUPLOAD   the newest job of those bytes at that key (ref)
 """
 
 import hashlib
@@ -30,6 +31,8 @@ from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from sunflower.audit.models import AuditAction, AuditEvent
+from sunflower.audit.service import AuditService
 from sunflower.auth.principals import Principal, PrincipalKind
 from sunflower.aws.dynamo import page_of, table_meta
 from sunflower.common.clock import Clock
@@ -206,10 +209,12 @@ class _JobItem(Model):
     by_source = _BySource()
     by_creation = _ByCreation()
     data = JSONAttribute(null=True)
+    ref = UnicodeAttribute(null=True)
 
 
 _LISTING = "IMPORTS"
 _LIST_KEYS = ("pk", "sk", "gsi2pk", "gsi2sk")
+_SOURCE_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 
 
 def _job_key(job_id: str) -> tuple[str, str]:
@@ -218,6 +223,10 @@ def _job_key(job_id: str) -> tuple[str, str]:
 
 def _source_pk(bucket: str, key: str) -> str:
     return f"IMPORTSRC#{bucket}/{key}"
+
+
+def _upload_key(bucket: str, key: str, etag: str) -> tuple[str, str]:
+    return f"IMPORTUPLOAD#{bucket}/{key}#{etag}", "IMPORTUPLOAD"
 
 
 def _time(value: str | None) -> datetime | None:
@@ -261,11 +270,20 @@ class ImportJobRepository:
         """Create the job; if it exists (a redelivered event), the stored one."""
         try:
             _item(job).save(condition=_JobItem.pk.does_not_exist())
-            return job
         except PutError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise
-        return self.get(job.id)
+            return self.get(job.id)
+        _JobItem(*_upload_key(job.bucket, job.key, job.etag), ref=job.id).save()
+        return job
+
+    def of_upload(self, bucket: str, key: str, etag: str) -> ImportJob | None:
+        """The newest job of these bytes at this key (a key read: cheap to poll)."""
+        try:
+            pointer = _JobItem.get(*_upload_key(bucket, key, etag), consistent_read=True)
+        except _JobItem.DoesNotExist:
+            return None
+        return self.get(pointer.ref)
 
     def save(self, job: ImportJob) -> ImportJob:
         _item(job).save()
@@ -288,11 +306,12 @@ class ImportJobRepository:
         )
         return page_of(result, _job, _LIST_KEYS)
 
-    def by_source(self, bucket: str, key: str, *, limit: int = 10) -> list[ImportJob]:
+    def by_source(self, bucket: str, key: str, *, limit: int, start: dict | None = None) -> Page[ImportJob]:
         """Jobs of uploads to this key, newest first."""
-        return [
-            _job(i) for i in _JobItem.by_source.query(_source_pk(bucket, key), scan_index_forward=False, limit=limit)
-        ]
+        result = _JobItem.by_source.query(
+            _source_pk(bucket, key), scan_index_forward=False, limit=limit, page_size=limit, last_evaluated_key=start
+        )
+        return page_of(result, _job, _SOURCE_KEYS)
 
 
 # --- the rules -------------------------------------------------------------------------------------
@@ -303,8 +322,9 @@ _UNSAFE_IN_KEYS = re.compile(r"[^\w.\-]+")
 
 def safe_name(text: str, *, fallback: str = "file") -> str:
     """A file or folder name that is one safe S3 key segment (letters of any script, digits, . - _)."""
-    cleaned = _UNSAFE_IN_KEYS.sub("_", unicodedata.normalize("NFKC", text).strip()).strip("._")
-    return cleaned[:100] or fallback
+    cleaned = _UNSAFE_IN_KEYS.sub("_", unicodedata.normalize("NFKC", text).strip())
+    cleaned = re.sub(r"_*\._*", ".", cleaned).strip("._")  # "人口 (更新).csv" -> "人口_更新.csv"
+    return cleaned[-100:] or fallback
 
 
 def importer(department: str) -> Principal:
@@ -327,6 +347,19 @@ def _duplicate_key(kind: ImportKind, fields: dict[str, str], today: date) -> tup
     return (draft.department, "auto", draft.subject_key, draft.category.value, draft.decided_on.isoformat(), draft.summary)
 
 
+_DRAFTS = {ImportKind.PERSON: drafts.person_draft, ImportKind.ENTITY: drafts.entity_draft, ImportKind.CREDIT: drafts.credit_draft}
+
+
+def _other_problems(kind: ImportKind, row: SheetRow, today: date) -> tuple[str, ...]:
+    """What validation says about a row rejected while reading, so the report lists every reason at once."""
+    flagged = {p.split(":", 1)[0] for p in row.problems}
+    try:
+        _DRAFTS[kind](row.fields, today=today)
+    except ValidationFailed as exc:
+        return tuple(f"{p.field}: {p.message}" for p in exc.problems if p.field not in flagged)
+    return ()
+
+
 def _duplicate_reason(kind: ImportKind, line: int) -> str:
     if kind is ImportKind.PERSON:
         return f"id_number: same person as line {line}"
@@ -345,7 +378,9 @@ class ImportService:
         *,
         limits: Limits = Limits(),
         chunk_rows: int = CHUNK_ROWS,
+        audit: AuditService | None = None,
     ) -> None:
+        self._audit = audit
         self._jobs = jobs
         self._registries = registries
         self._objects = objects
@@ -378,21 +413,41 @@ class ImportService:
         access.require_official(viewer, "see import jobs")
         return self._jobs.page(limit=limit, start=start)
 
-    def jobs_for_key(self, viewer: Principal, key: str) -> list[ImportJob]:
+    def jobs_for_key(self, viewer: Principal, key: str, *, limit: int, start: dict | None = None) -> Page[ImportJob]:
         """Jobs of uploads to one key of the imports bucket, newest first."""
         access.require_official(viewer, "see import jobs")
-        return self._jobs.by_source(self._objects.bucket, key)
+        return self._jobs.by_source(self._objects.bucket, key, limit=limit, start=start)
 
-    def report_url(self, viewer: Principal, job: ImportJob, *, summary: bool = False) -> str | None:
-        """A presigned GET of the job's report, valid for 15 minutes; None until there is one."""
+    def report_url(self, viewer: Principal, job: ImportJob, *, summary: bool = False, purpose: str = "") -> str | None:
+        """A presigned GET of the job's report, valid for 15 minutes; None until there is one.
+
+        Rejected rows are personal data as uploaded: handing out a link to them is audited.
+        """
         access.require_official(viewer, "download import reports")
         key = job.summary_key if summary else job.report_key
         if not key:
             return None
+        if job.rejected and self._audit is not None:
+            self._audit.record(AuditEvent(
+                actor=viewer.audit_name, actor_roles=tuple(sorted(r.value for r in viewer.roles)),
+                action=AuditAction.EXPORT, subject_type="import_report", subject_id=job.id,
+                purpose=purpose.strip() or "download import report", detail={"format": "json" if summary else "csv"},
+            ))
         stem = job.file_name.rsplit(".", 1)[0]
         return self._objects.download_url(
             key, expires_s=URL_TTL_S, file_name=f"{safe_name(stem)}-report.{'json' if summary else 'csv'}"
         )
+
+    # --- for the command line (it acts on the cloud directly, like an uploader with bucket access) --
+
+    def submit(self, kind: ImportKind, department: str, file_name: str, body: bytes) -> tuple[str, str]:
+        """Upload a file as a department does; returns its key and ETag (the import starts from the event)."""
+        key = f"{INCOMING}{kind.value}/{safe_name(department, fallback='unknown')}/{new_id()}-{safe_name(file_name)}"
+        return key, self._objects.upload(key, body)
+
+    def job_of_upload(self, key: str, etag: str) -> ImportJob | None:
+        """The newest job of this upload, once its event has been received."""
+        return self._jobs.of_upload(self._objects.bucket, key, etag)
 
     # --- the pipeline (S3 event -> rows written) ---------------------------------------------------
 
@@ -464,7 +519,8 @@ class ImportService:
             pending: list[SheetRow] = []
             for row in chunk:
                 if row.problems:
-                    outcomes[row.line] = RowOutcome(row.line, RowStatus.REJECTED, row.problems)
+                    reasons = row.problems + _other_problems(kind, row, today)
+                    outcomes[row.line] = RowOutcome(row.line, RowStatus.REJECTED, reasons)
                     continue
                 keys[row.line] = key = _duplicate_key(kind, row.fields, today)
                 if key is not None and key in first_line:

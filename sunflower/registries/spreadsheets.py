@@ -527,8 +527,11 @@ def _open_xlsx(data: bytes, kind: str, limits: Limits) -> Spreadsheet:
         return load_workbook(io.BytesIO(data), read_only=True, data_only=False, keep_links=False)
 
     def failure(exc: Exception) -> SpreadsheetError:
-        if isinstance(exc, DefusedXmlException):
-            return SpreadsheetError("the workbook declares XML entities, which are refused (a possible XML bomb)")
+        cause: BaseException | None = exc
+        while cause is not None:  # openpyxl wraps what went wrong in errors of its own
+            if isinstance(cause, DefusedXmlException):
+                return SpreadsheetError("the workbook declares XML entities, which are refused (a possible XML bomb)")
+            cause = cause.__cause__ or cause.__context__
         return SpreadsheetError(f"the workbook cannot be read ({type(exc).__name__}: {exc}); {_SAVE_AS}")
 
     try:

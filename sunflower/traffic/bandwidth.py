@@ -120,9 +120,9 @@ def two_way_band(problem: BandProblem) -> tuple[float, float]:
     """The MAXBAND optimum (b, b̄) in closed form, for screening many cycles quickly.
 
     Eliminating u and ū: for fixed b and b̄ a Δ exists iff the interval [Δ - b̄, Δ + b] fits, modulo C,
-    inside every arc [lo_i - h̄i_i - 2t_i, hi_i - l̄o_i - 2t_i]. So b + b̄ is at most the longest arc
-    of their intersection, and each is at most its narrowest window; the weights then share it out
-    the way the MILP's objective and b_minor >= k b_major constraint do.
+    inside every arc [lo_i - h̄i_i - 2t_i, hi_i - l̄o_i - 2t_i]. So the largest b + b̄ is the longest
+    interval that fits in all of them (found by bisection), each band is at most its narrowest
+    window, and the weights share the total out the way the MILP's objective does.
     """
     cycle = problem.cycle_s
     n = len(problem.travel_s)
@@ -136,17 +136,36 @@ def two_way_band(problem: BandProblem) -> tuple[float, float]:
                 default=0.0) if use_rev else 0.0
     if not (use_fwd and use_rev) or n == 1:
         return cap_f, cap_r
-    arcs = [(0.0, cycle)]
+    starts, lengths = [], []
     for i in range(n):
         f, r = problem.forward[i], problem.reverse[i]
         f_lo = f.start_s + min(tau_f[i], 0.5 * f.length_s)
         r_lo = r.start_s + min(tau_r[i], 0.5 * r.length_s)
-        start = f_lo - (r.start_s + r.length_s) - 2 * problem.travel_s[i]
-        length = (f.start_s + f.length_s - f_lo) + (r.start_s + r.length_s - r_lo)
-        arcs = _intersect_arcs(arcs, (start % cycle, min(length, cycle)), cycle)
-        if not arcs:  # no two-way band: the peak direction's alone, as maxband falls back to
-            return (cap_f, 0.0) if problem.forward_weight >= problem.reverse_weight else (0.0, cap_r)
-    total = _longest_arc(arcs, cycle)
+        starts.append(f_lo - (r.start_s + r.length_s) - 2 * problem.travel_s[i])
+        lengths.append((f.start_s + f.length_s - f_lo) + (r.start_s + r.length_s - r_lo))
+
+    def fits(total: float) -> bool:
+        """Some J of this length lies in every arc: its start is in every [A_i, B_i - total] (mod C)."""
+        arcs = [(0.0, cycle)]
+        for a, length in zip(starts, lengths, strict=True):
+            room = length - total
+            if room < -1e-9:
+                return False
+            arcs = _intersect_arcs(arcs, (a % cycle, min(room + 1e-9, cycle)), cycle)
+            if not arcs:
+                return False
+        return True
+
+    lo, hi = 0.0, min(lengths)
+    if not fits(0.0):  # no two-way band: the peak direction's alone, as maxband falls back to
+        return (cap_f, 0.0) if problem.forward_weight >= problem.reverse_weight else (0.0, cap_r)
+    for _ in range(24):  # to within min(lengths) / 2^24: far below a second
+        mid = (lo + hi) / 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    total = lo
     wf, wr = problem.forward_weight, problem.reverse_weight
     if wf >= wr:
         b, bb = _share(total, cap_f, cap_r, wr / wf, problem.minor_share)
@@ -305,8 +324,13 @@ def _intersect_arcs(arcs: list[tuple[float, float]], arc: tuple[float, float], c
 
 
 def _longest_arc(arcs: list[tuple[float, float]], cycle: float) -> float:
+    return _longest_arc_at(arcs, cycle)[1]
+
+
+def _longest_arc_at(arcs: list[tuple[float, float]], cycle: float) -> tuple[float, float]:
+    """(start, length) of the longest arc once touching arcs (across the cycle end too) are merged."""
     if not arcs:
-        return 0.0
+        return 0.0, 0.0
     arcs = sorted(arcs)
     merged: list[list[float]] = []
     for s, length in arcs:
@@ -315,16 +339,23 @@ def _longest_arc(arcs: list[tuple[float, float]], cycle: float) -> float:
         else:
             merged.append([s, length])
     if len(merged) > 1 and merged[-1][0] + merged[-1][1] >= cycle - 1e-9 and merged[0][0] <= 1e-9:
-        merged[0][1] += merged[-1][1]
-        merged.pop()
-    return min(max(length for _, length in merged), cycle)
+        merged[-1][1] += merged[0][1]
+        merged.pop(0)
+    start, length = max(merged, key=lambda a: (a[1], -a[0]))
+    return start % cycle, min(length, cycle)
 
 
 def band_s(cycle_s: float, travel_s: Sequence[float], windows: Sequence[Window | None], offsets_s: Sequence[float],
            direction: Direction) -> float:
     """Width of the green band a vehicle at the design speed can ride through every intersection."""
+    return band_start(cycle_s, travel_s, windows, offsets_s, direction)[1]
+
+
+def band_start(cycle_s: float, travel_s: Sequence[float], windows: Sequence[Window | None],
+               offsets_s: Sequence[float], direction: Direction) -> tuple[float, float]:
+    """(time the band passes the first intersection, modulo the cycle; width). Width 0: no band."""
     if any(w is None for w in windows):
-        return 0.0
+        return 0.0, 0.0
     arcs = [(0.0, cycle_s)]
     for w, t, theta in zip(windows, travel_s, offsets_s, strict=True):
         # forward: depart the first intersection at T; arrive at i at T + t_i; local time T + t_i - theta
@@ -332,8 +363,8 @@ def band_s(cycle_s: float, travel_s: Sequence[float], windows: Sequence[Window |
         start = theta - t + w.start_s if direction == "forward" else theta + t + w.start_s
         arcs = _intersect_arcs(arcs, (start % cycle_s, min(w.length_s, cycle_s)), cycle_s)
         if not arcs:
-            return 0.0
-    return _longest_arc(arcs, cycle_s)
+            return 0.0, 0.0
+    return _longest_arc_at(arcs, cycle_s)
 
 
 def plan_bandwidth(corridor: Corridor, plan: Plan) -> tuple[float, float]:

@@ -30,7 +30,7 @@ class CorridorState(_Model):
 
 class Settings(_Model):
     window_s: float = 900.0  # rolling flows over this long
-    min_change_s: float = 2.0  # a plan this close to the one in force is not worth a switch
+    min_change_s: float = 3.0  # a plan this close to the one in force is not worth a switch
     limits: Limits = Limits()
 
 

@@ -72,6 +72,7 @@ class Phase(_Model):
     max_green_s: float | None = Field(default=None, gt=0)
     yellow_s: float | None = Field(default=None, ge=0)
     all_red_s: float | None = Field(default=None, ge=0)
+    omittable: bool = False  # every movement it serves is served by another phase too (e.g. a protected left)
 
     @property
     def served(self) -> tuple[str, ...]:

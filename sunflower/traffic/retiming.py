@@ -38,7 +38,10 @@ class Limits(_Model):
     max_degree_of_saturation: float = 0.95  # above this queues grow: worth breaking the cycle step
     resolution_s: float = 1.0  # controller time step: every interval is a multiple of it
     queue_occupancy: float = 0.30  # a detector this occupied and counting at capacity sits in a queue
+    omit_phase_below_vph: float = 60.0  # an omittable phase whose own lanes carry less is left out
     queue_headway_s: float = 2.0  # discharge headway of vehicles queued before the platoon (MAXBAND tau)
+    cycle_hysteresis: float = 0.03  # keep the cycle in force unless another saves more of the estimated delay
+    offset_hysteresis_s: float = 3.0  # keep the offsets in force unless the (weighted) band gains more
     speed_tolerance: float = 0.05  # the band also carries drivers this much slower than the design speed
 
 
@@ -47,6 +50,7 @@ class _Node:
     intersection: Intersection
     model: timing.IntersectionModel
     ratios: dict[str, float]
+    omitted: frozenset[str]
     y_sum: float
     phase_ratios: tuple[float, ...]
     webster_s: float
@@ -81,6 +85,11 @@ def retime(corridor: Corridor, flows: Flows, current_plan: Plan | None, limits: 
 
     # 2. Per intersection: critical ratios, Webster, the cycle capacity needs, and bounds.
     nodes = [_node(corridor, i, lane_demand, limits) for i in corridor.intersections]
+    for n in nodes:
+        if n.omitted:
+            why("phase_omitted", f"phases {', '.join(sorted(n.omitted))} left out: their own lanes carry under "
+                                 f"{limits.omit_phase_below_vph:g} veh/h, served permitted in other phases",
+                n.intersection.id)
     low = max(n.low_s for n in nodes)
     high = min(n.high_s for n in nodes)
     if low > high + 1e-9:
@@ -100,7 +109,7 @@ def retime(corridor: Corridor, flows: Flows, current_plan: Plan | None, limits: 
     critical = max(nodes, key=lambda n: (max(n.webster_s, n.practical_s), n.y_sum))
     webster = timing.bounded(max(n.webster_s for n in nodes), low, high)
     floor = timing.bounded(max(n.practical_s for n in nodes), low, high)
-    needed = min(max(n.capacity_s for n in nodes), high)
+    needed = min(max(n.capacity_s for n in nodes) + res, high)  # + one step: greens are rounded
     if oversaturated:
         for n in oversaturated:
             why("oversaturated",
@@ -124,8 +133,9 @@ def retime(corridor: Corridor, flows: Flows, current_plan: Plan | None, limits: 
                 if target < needed - 1e-9:
                     target = needed
                     why("cycle_step_exceeded",
-                        f"cycle raised to {target:.0f} s, more than {step:g} s from {previous_cycle:g} s, so that no "
-                        f"lane is left above x={limits.max_degree_of_saturation}")
+                        f"cycle raised to {target:.0f} s, more than {step:g} s from {previous_cycle:g} s, "
+                        + ("the most capacity the bounds allow" if oversaturated else
+                           f"so that no lane is left above x={limits.max_degree_of_saturation}"))
                 else:
                     why("cycle_step_limited", f"cycle moves from {previous_cycle:g} s towards {span[0]:.0f} s by at "
                                               f"most {step:g} s")
@@ -140,6 +150,13 @@ def retime(corridor: Corridor, flows: Flows, current_plan: Plan | None, limits: 
     candidates = _cycle_candidates(span[0], span[1], res)
     scored = _search(screen, candidates)
     best_delay, cycle = min(scored)
+    if previous_cycle is not None and cycle != previous_cycle and candidates[0] <= previous_cycle <= candidates[-1]:
+        kept = dict((c, d) for d, c in scored).get(previous_cycle)
+        kept = screen.delay(previous_cycle) if kept is None else kept
+        if kept <= best_delay * (1 + limits.cycle_hysteresis):  # not worth a transition
+            why("cycle_kept", f"cycle {previous_cycle:g} s kept: {cycle:g} s would save under "
+                              f"{limits.cycle_hysteresis:.0%} of the estimated delay")
+            best_delay, cycle = kept, previous_cycle
     if len(candidates) > 1:
         at_floor = min(scored, key=lambda sc: sc[1])
         why("cycle_search", f"cycle {cycle:g} s of {candidates[0]:g}-{candidates[-1]:g} s: estimated delay "
@@ -187,7 +204,18 @@ def retime(corridor: Corridor, flows: Flows, current_plan: Plan | None, limits: 
     )
     solution = band.maxband(problem)
     offsets = list(solution.offsets_s)
-    if current_plan is not None and all(_has(current_plan, i.id) for i in corridor.intersections):
+    kept_offsets = False
+    if current_plan is not None and all(_has(current_plan, i.id) for i in corridor.intersections) \
+            and all(current_plan.timing(i.id).cycle_s == cycle for i in corridor.intersections):
+        # The plan in force's offsets with the new splits: keep them unless the band gains enough.
+        old = [current_plan.timing(i.id).offset_s for i in corridor.intersections]
+        value = w_fwd * band.band_s(cycle, travel, problem.forward, old, "forward") + \
+            w_rev * band.band_s(cycle, travel, problem.reverse, old, "reverse")
+        best = w_fwd * solution.forward_s + w_rev * solution.reverse_s
+        if value >= best - limits.offset_hysteresis_s:
+            offsets, kept_offsets = old, True
+            why("offsets_kept", f"offsets kept: the optimum band is under {limits.offset_hysteresis_s:g} s wider")
+    if not kept_offsets and current_plan is not None and all(_has(current_plan, i.id) for i in corridor.intersections):
         old = [current_plan.timing(i.id).offset_s % cycle for i in corridor.intersections]
         offsets = _closest_shift(offsets, old, cycle)
         step = limits.max_offset_step_s
@@ -260,7 +288,9 @@ def _lane_demand(corridor: Corridor, flows: Flows, current: Plan | None, limits:
                     missing.append(key)
             occupancy = flows.lane_occupancy.get(key, 0.0)
             if occupancy >= limits.queue_occupancy and current is not None and _has(current, i.id):
-                model = model or timing.resolve(i, resolution_s=limits.resolution_s)
+                running = {p.phase for p in current.timing(i.id).phases}
+                model = model or timing.resolve(i, resolution_s=limits.resolution_s,
+                                                omit=frozenset(p.name for p in i.phases if p.name not in running))
                 capacity = _lane_capacity(model, lane.id, current.timing(i.id))
                 if capacity > 0 and q >= 0.92 * capacity:
                     q = max(q, capacity * QUEUE_DEMAND_FACTOR)
@@ -276,13 +306,25 @@ def _lane_capacity(model: timing.IntersectionModel, lane_id: str, current: Inter
         name = model.phases[k].name
         if name in by_name:
             green += by_name[name].green_s
-        elif k < len(current.phases):
-            green += current.phases[k].green_s
     return model.lane_saturation_vph[lane_id] * green / current.cycle_s if current.cycle_s > 0 else 0.0
 
 
+def omitted_phases(i: Intersection, lane_demand: dict[str, float], limits: Limits) -> frozenset[str]:
+    """Omittable phases whose own lanes (those no other phase discharges) carry light demand."""
+    full = timing.resolve(i, resolution_s=limits.resolution_s)
+    out = set()
+    for k, phase in enumerate(i.phases):
+        if not phase.omittable:
+            continue
+        own = [lane for lane, served in full.lane_phases.items() if served == (k,)]
+        if all(lane_demand.get(lane_key(i.id, lane), 0.0) < limits.omit_phase_below_vph for lane in own):
+            out.add(phase.name)
+    return frozenset(out)
+
+
 def _node(corridor: Corridor, i: Intersection, lane_demand: dict[str, float], limits: Limits) -> _Node:
-    model = timing.resolve(i, resolution_s=limits.resolution_s)
+    omit = omitted_phases(i, lane_demand, limits)
+    model = timing.resolve(i, resolution_s=limits.resolution_s, omit=omit)
     ratios = timing.lane_ratios(model, {lane.id: lane_demand[lane_key(i.id, lane.id)] for lane in i.lanes})
     y_sum, phase_ratios = timing.critical_ratios(model, ratios)
     low = max(corridor.cycle_min_s, i.cycle_min_s or 0.0, model.min_cycle_s)
@@ -294,7 +336,7 @@ def _node(corridor: Corridor, i: Intersection, lane_demand: dict[str, float], li
             f"the current plan stays in force"
         )
     return _Node(
-        intersection=i, model=model, ratios=ratios, y_sum=y_sum, phase_ratios=phase_ratios,
+        intersection=i, model=model, omitted=omit, ratios=ratios, y_sum=y_sum, phase_ratios=phase_ratios,
         webster_s=timing.webster_cycle_s(model.lost_time_s, y_sum),
         capacity_s=timing.capacity_cycle_s(model, phase_ratios, limits.max_degree_of_saturation, low, max(low, high)),
         practical_s=min(
@@ -340,9 +382,9 @@ def _direction_weights(fwd: float, rev: float) -> tuple[float, float]:
     return max(fwd / rev, MIN_MINOR_WEIGHT), 1.0
 
 
-def _spare_weights(i: Intersection, w_fwd: float, w_rev: float) -> list[float]:
+def _spare_weights(i: Intersection, phases, w_fwd: float, w_rev: float) -> list[float]:
     out = []
-    for p in i.phases:
+    for p in phases:
         w = 0.0
         for direction, weight in (("forward", w_fwd), ("reverse", w_rev)):
             m = i.arterial_movement(direction)
@@ -353,6 +395,7 @@ def _spare_weights(i: Intersection, w_fwd: float, w_rev: float) -> list[float]:
 
 
 ANALYSIS_PERIOD_H = 0.25  # HCM's T for the incremental delay
+ACCEL_MPS2, DECEL_MPS2 = 2.6, 4.5  # a passenger car's comfortable acceleration and braking
 
 
 def _cycle_candidates(low: float, high: float, res: float) -> list[float]:
@@ -390,7 +433,8 @@ class _Screen:
         self.travel = travel
         self.w_fwd, self.w_rev = w_fwd, w_rev
         self.limits = limits
-        self.weights = [_spare_weights(n.intersection, w_fwd, w_rev) for n in nodes]
+        self.weights = [_spare_weights(n.intersection, [p.phase for p in n.model.phases], w_fwd, w_rev)
+                        for n in nodes]
         self.served = [[set(p.phase.served) for p in n.model.phases] for n in nodes]
         self.clearances = [[p.clearance_s for p in n.model.phases] for n in nodes]
         self.arterial = [{d: (m.name if (m := n.intersection.arterial_movement(d)) else None)
@@ -416,6 +460,12 @@ class _Screen:
                 shares[d] = min(1.0, through_flow[up][d] / here) if 0 <= up < len(nodes) and here > 0 else 0.0
             self.platoon.append(shares)
         self.movement_flows = _movement_flows(corridor, lane_demand)
+        # Braking to a stop and pulling away again costs v/2a + v/2d beyond the time stood still.
+        self.stop_cost = [
+            {lane.id: (max(n.intersection.movement(m).speed_kmh for m in lane.movements) / 3.6)
+             * (1 / (2 * ACCEL_MPS2) + 1 / (2 * DECEL_MPS2)) for lane in n.intersection.lanes}
+            for n in nodes
+        ]
 
     def splits(self, cycle: float) -> list[timing.Splits]:
         balanced = [timing.balanced_splits(n.model, n.ratios, cycle, w) for n, w in zip(self.nodes, self.weights,
@@ -482,6 +532,7 @@ class _Screen:
             for lane_id, q, sat, direction in self.lanes[k]:
                 if q <= 0:
                     continue
+                stop_cost = self.stop_cost[k][lane_id]
                 g = sum(greens[p] for p in n.model.lane_phases[lane_id])
                 share = g / cycle
                 capacity = sat * share
@@ -491,9 +542,12 @@ class _Screen:
                 x = q / capacity
                 d1 = 0.5 * cycle * (1 - share) ** 2 / (1 - min(1.0, x) * share)
                 d2 = 900 * t * ((x - 1) + math.sqrt((x - 1) ** 2 + 4 * x / (capacity * t)))
+                stopped = min(1.0, (1 - share) / (1 - min(1.0, x) * share))  # share of arrivals that stop
                 if direction is not None and (w := wins[direction][k]) is not None and w.length_s > 0:
-                    d1 *= 1 - self.platoon[k][direction] * min(1.0, bands[direction] / w.length_s)
-                total += q * (d1 + d2)
+                    carried = 1 - self.platoon[k][direction] * min(1.0, bands[direction] / w.length_s)
+                    d1 *= carried
+                    stopped *= carried
+                total += q * (d1 + d2 + stopped * stop_cost)
         return total
 
 

@@ -10,14 +10,12 @@ Needs sumolib (the `sim` extra); nothing here talks to a running simulation.
 from __future__ import annotations
 
 import math
-import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sunflower.traffic import timing
 from sunflower.traffic.errors import InvalidCorridor
 from sunflower.traffic.models import (
     Corridor,
@@ -316,6 +314,10 @@ def import_corridor(net_path: str | Path, junctions: list[str] | None = None, *,
     else:
         nodes = _longest_chain(net, signalised)
     art = _arterial(net, nodes, signalised) if len(nodes) > 1 else _Arterial(positions=[0.0], two_way=False)
+    while not junctions and len(nodes) > 2 and (nodes[0] not in art.forward_in or nodes[-1] not in art.forward_out):
+        # a signalised dead end (a fringe node) carries no through traffic along the arterial: trim it
+        nodes = nodes[1:] if nodes[0] not in art.forward_in else nodes[:-1]
+        art = _arterial(net, nodes, signalised)
     heading = math.degrees(math.atan2(net.getNode(nodes[-1]).getCoord()[1] - net.getNode(nodes[0]).getCoord()[1],
                                       net.getNode(nodes[-1]).getCoord()[0] - net.getNode(nodes[0]).getCoord()[0]))
     fwd_label, rev_label = _bound(heading % 360), _bound((heading + 180) % 360)
@@ -473,6 +475,12 @@ def _intersection(net, tls, node_id, art: _Arterial, fwd_label, rev_label, posit
             min_green_s=VEHICLE_MIN_GREEN_S, ped_crossing_m=round(crossing, 1),
         ))
         previous_green = set(protected) | set(permissive)
+    # A phase all of whose movements another phase also serves (a protected left that is permitted in
+    # the through phase, a lagging through) may be left out when its own demand is light.
+    for k, phase in enumerate(our_phases):
+        elsewhere = {m for j, other in enumerate(our_phases) if j != k for m in other.served}
+        if k > 0 and phase.served and set(phase.served) <= elsewhere:
+            our_phases[k] = phase.model_copy(update={"omittable": True})
     return Intersection(
         id=node_id, name=name, position_m=round(position, 1), movements=tuple(movements), lanes=tuple(lanes),
         phases=tuple(our_phases), sumo_tls_id=tls.getID(), sumo_link_count=n_links,
@@ -525,10 +533,3 @@ def detectors_xml(corridor: Corridor, net_path: str | Path, *, period_s: float =
                      f'file="{output}"/>')
     lines.append("</additional>")
     return "\n".join(lines) + "\n"
-
-
-def safe_id(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
-
-
-__all__ = ["import_corridor", "imported_plan", "detectors_xml", "timing_from_program", "stages_of", "timing"]

@@ -98,8 +98,10 @@ def ending_movements(phases: Sequence[Phase], index: int) -> tuple[str, ...]:
     return tuple(m for m in phases[index].served if m not in nxt)
 
 
-def resolve(intersection: Intersection, *, resolution_s: float = 1.0) -> IntersectionModel:
-    phases = intersection.phases
+def resolve(intersection: Intersection, *, resolution_s: float = 1.0, omit: frozenset[str] = frozenset()
+            ) -> IntersectionModel:
+    """Clearances and minimum greens of the phases that run (all but `omit`), and which discharge each lane."""
+    phases = tuple(p for p in intersection.phases if p.name not in omit) or intersection.phases
     resolved = []
     for k, phase in enumerate(phases):
         ending = [intersection.movement(m) for m in ending_movements(phases, k)]

@@ -41,7 +41,7 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScript
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -115,6 +115,7 @@ class _EngineDatetime(datetime):
 
 
 _timer.datetime = _EngineDatetime
+_timer.LOCALTZ = ZoneInfo("Asia/Shanghai")  # the district's; WorkflowService sets it from settings
 
 
 def set_district_zone(zone: str) -> None:
@@ -295,14 +296,16 @@ class CompiledDefinition:
 
 def _run(workflow: BpmnWorkflow, definition: CompiledDefinition, fired: list[FiredTimer]) -> None:
     def did_complete(task: Task) -> None:
-        spec = task.task_spec
-        if spec.bpmn_id in definition.timer_elements:
-            boundary = definition.boundaries.get(spec.bpmn_id)
-            attached = None
-            if boundary is not None and isinstance(spec, BoundaryEvent) and task.parent is not None:
-                main = [c for c in task.parent.children if not isinstance(c.task_spec, BoundaryEvent)]
-                attached = str(main[0].id) if main else None
-            fired.append(FiredTimer(spec.bpmn_id, boundary, attached))
+        timer = _timer_that_fired(task, definition)
+        if timer is None:
+            return
+        spec = timer.task_spec
+        boundary = definition.boundaries.get(spec.bpmn_id)
+        attached = None
+        if boundary is not None and isinstance(spec, BoundaryEvent) and timer.parent is not None:
+            main = [c for c in timer.parent.children if not isinstance(c.task_spec, BoundaryEvent)]
+            attached = str(main[0].id) if main else None
+        fired.append(FiredTimer(spec.bpmn_id, boundary, attached))
 
     try:
         workflow.do_engine_steps(did_complete_task=did_complete)
@@ -311,6 +314,20 @@ def _run(workflow: BpmnWorkflow, definition: CompiledDefinition, fired: list[Fir
         workflow.do_engine_steps(did_complete_task=did_complete)
     except SpiffWorkflowException as exc:
         raise WorkflowError(_describe(exc)) from exc
+
+
+def _is_cycle(spec) -> bool:
+    return isinstance(getattr(spec, "event_definition", None), CycleTimerEventDefinition)
+
+
+def _timer_that_fired(task: Task, definition: CompiledDefinition) -> Task | None:
+    spec = task.task_spec
+    if spec.bpmn_id in definition.timer_elements:
+        return None if _is_cycle(spec) else task  # a cycle completes only after its last repetition
+    parent = task.parent
+    if parent is not None and parent.task_spec.bpmn_id in definition.timer_elements and _is_cycle(parent.task_spec):
+        return parent  # each repetition of a cycle timer starts a branch: its first task tells
+    return None
 
 
 class WorkflowError(Exception):

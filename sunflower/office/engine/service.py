@@ -41,6 +41,7 @@ from sunflower.office.engine.models import (
     WakeReport,
 )
 from sunflower.office.engine.repository import (
+    DUE_SHARDS,
     Change,
     EngineRepository,
     Hint,
@@ -301,16 +302,28 @@ class WorkflowService:
         raise InvalidState(f"instance {instance_id} is changing too often right now; try again")
 
     def annotate(
-        self, actor: Principal, instance_id: str, *, data: Mapping[str, Any] | None = None, comment: str | None = None
+        self,
+        actor: Principal,
+        instance_id: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        comment: str | None = None,
+        author: str | None = None,
     ) -> TimelineEntry:
-        """Append a note (e.g. a progress report) to an instance's timeline without moving it on."""
+        """Append a note (e.g. a progress report) to an instance's timeline without moving it on.
+
+        `author` (an audit name such as person:p1) is for domain services acting as SYSTEM on
+        behalf of someone whose right to write they have checked.
+        """
+        if author is not None and actor.kind is not PrincipalKind.SYSTEM:
+            raise PermissionDenied("only Sunflower's own services write notes on someone's behalf")
         instance = self.instance(actor, instance_id)
         if comment is not None and len(comment) > MAX_COMMENT:
             raise ValidationFailed.on("comment", f"must be at most {MAX_COMMENT} characters")
         now = self._clock()
         entry = TimelineEntry(
             id=f"{to_iso(now)}#{instance.version:08d}#n{new_id()}", instance_id=instance.id, at=now,
-            actor=actor.audit_name, kind=TimelineKind.NOTE, data=dict(data or {}), comment=comment,
+            actor=author or actor.audit_name, kind=TimelineKind.NOTE, data=_jsonable(dict(data or {})), comment=comment,
         )
         self._repo.append_timeline([entry])
         return entry
@@ -350,16 +363,19 @@ class WorkflowService:
 
     # --- timers ---------------------------------------------------------------------------------
 
-    def wake_due(self, actor: Principal, *, now: datetime | None = None, limit: int = 5000) -> WakeReport:
+    def wake_due(
+        self, actor: Principal, *, now: datetime | None = None, limit: int = 5000, shards: Sequence[int] | None = None
+    ) -> WakeReport:
         """Advance instances whose timers are due (and finish changes whose writer died half-way).
 
-        Call it again while the report says `more`. Each instance is one conditional write (on a
-        few threads); reads, hints and what follows from the changes go in shared batches.
+        Call it again while the report says `more`. Instances are written with a condition each, in
+        transactions of up to a hundred; reads, hints and what follows go in shared batches. Several
+        schedulers may share the work by taking disjoint `shards` (0..DUE_SHARDS-1) each.
         """
         if not (actor.kind is PrincipalKind.SYSTEM or actor.has_any(Role.ADMIN)):
             raise PermissionDenied("only the scheduler wakes due timers")
         now = now or self._clock()
-        hints = self._repo.due(now, limit + 1)
+        hints = self._repo.due(now, limit + 1, shards)
         more = len(hints) > limit
         by_instance: dict[str, list[datetime]] = {}
         for hint in hints[:limit]:
@@ -378,7 +394,7 @@ class WorkflowService:
         advanced = [a for a in self._pool().map(lambda s: self._advance_on_timer(s, actor, now), due_now) if a]
         failed = len(due_now) - len(advanced)
         repairs = self._repo.prepare([(s.instance, inst, outbox) for s, inst, outbox, _ in advanced], now)
-        saved = list(self._pool().map(self._save_quietly, advanced))
+        saved = self._repo.save_many([(inst, state, outbox, s.instance.version) for s, inst, outbox, state in advanced])
         changes: list[Change] = [
             Change(inst, outbox, by_instance[inst.id] + _drops(s.instance, repair))
             for (s, inst, outbox, _), repair, ok in zip(advanced, repairs, saved, strict=True) if ok
@@ -390,6 +406,11 @@ class WorkflowService:
         woken = sum(saved)
         return WakeReport(woken, len(advanced) - woken, failed, more)
 
+    @property
+    def due_shards(self) -> int:
+        """How many shards `wake_due(shards=...)` can split the timers into."""
+        return DUE_SHARDS
+
     def _advance_on_timer(self, stored: StoredInstance, actor: Principal, now: datetime):
         before = stored.instance
         try:
@@ -400,14 +421,6 @@ class WorkflowService:
         except WorkflowError as exc:
             logger.warning("instance %s could not advance on its timer: %s", before.id, exc)
             return None
-
-    def _save_quietly(self, advanced) -> bool:
-        stored, instance, outbox, state = advanced
-        try:
-            self._repo.save(instance, state, outbox, previous_version=stored.instance.version)
-        except InstanceConflict:
-            return False  # someone else changed it meanwhile; its hints bring it back if still due
-        return True
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._cache_lock:
@@ -505,7 +518,10 @@ class WorkflowService:
             return
         level = task.escalation_level + 1
         chain = self._directory.leaders_above(task.assignees)
-        leader = chain[min(level, len(chain)) - 1] if chain else None
+        if boundary.escalation is EscalationMode.REASSIGN:
+            leader = chain[0] if chain else None  # one step up from whoever holds it now
+        else:  # the holder stays: each level notifies the next leader up (the top one from then on)
+            leader = chain[min(level, len(chain)) - 1] if chain else None
         target = (Assignee(AssigneeKind.PERSON, leader),) if leader else ()
         escalated = replace(task, escalation_level=level)
         if boundary.escalation is EscalationMode.REASSIGN and target and target != task.assignees:
