@@ -14,6 +14,7 @@ from sunflower.api.devices.mutations import DeviceMutations
 from sunflower.api.devices.queries import DeviceQueries
 from sunflower.api.devices.types import DeviceType
 from sunflower.api.errors import DomainErrorMasking, log_unexpected
+from sunflower.api.registries.imports import ImportJobType, ImportMutations, ImportQueries
 from sunflower.api.registries.mutations import RegistryMutations
 from sunflower.api.registries.queries import RegistryQueries
 from sunflower.api.registries.types import EntityType, HouseholdType, PersonType
@@ -26,8 +27,10 @@ class NodeQueries:
     node: relay.Node | None = relay.node(description="Any object by its global id; null if there is none.")
 
 
-Query = merge_types("Query", (NodeQueries, ViewerQueries, DeviceQueries, AuditQueries, RegistryQueries))
-Mutation = merge_types("Mutation", (DeviceMutations, RegistryMutations))
+Query = merge_types(
+    "Query", (NodeQueries, ViewerQueries, DeviceQueries, AuditQueries, RegistryQueries, ImportQueries)
+)
+Mutation = merge_types("Mutation", (DeviceMutations, RegistryMutations, ImportMutations))
 
 
 class _Schema(strawberry.Schema):
@@ -41,7 +44,7 @@ def schema() -> strawberry.Schema:
     return _Schema(
         query=Query,
         mutation=Mutation,
-        types=[DeviceType, AuditEntryType, PersonType, HouseholdType, EntityType],
+        types=[DeviceType, AuditEntryType, PersonType, HouseholdType, EntityType, ImportJobType],
         extensions=[
             lambda: QueryDepthLimiter(max_depth=get_settings().max_query_depth),
             lambda: MaxAliasesLimiter(max_alias_count=get_settings().max_aliases),

@@ -9,16 +9,12 @@ import json
 from dataclasses import dataclass
 from datetime import date
 
-import warnings
 
 import pytest
 import requests
-import strawberry
 from openpyxl import Workbook
 from starlette.testclient import TestClient
-from strawberry import relay
 from strawberry.relay import from_base64
-from strawberry.tools import merge_types
 
 from factories import audit_log, entity_row, new_credit_code, new_id_number, official, person_row
 from sunflower.auth.principals import SYSTEM, Role
@@ -492,34 +488,10 @@ class Api:
 
 
 @pytest.fixture
-def api(local_cloud, monkeypatch):
-    """The real app and schema, with the import fields merged in while the schema does not serve them yet.
+def api(local_cloud):
+    from sunflower.api.app import create_app
 
-    The merged schema and app are built beside the cached ones (which other tests keep using), from
-    the same builders, with a `node` field of their own: strawberry's relay node field is bound to
-    the first schema built from it.
-    """
-    from sunflower.api import app as app_module
-    from sunflower.api import schema as schema_module
-    from sunflower.api.registries.imports import ImportMutations, ImportQueries
-
-    served = {f.python_name for f in schema_module.Query.__strawberry_definition__.fields}
-    if "import_job" in served:
-        yield Api(TestClient(app_module.create_app()), local_cloud.identity)
-        return
-
-    @strawberry.type
-    class FreshNode:
-        node: relay.Node | None = relay.node(description="Any object by its global id; null if there is none.")
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # FreshNode.node overrides the real Query's node, as intended
-        query = merge_types("Query", (FreshNode, schema_module.Query, ImportQueries))
-    monkeypatch.setattr(schema_module, "Query", query)
-    monkeypatch.setattr(schema_module, "Mutation", merge_types("Mutation", (schema_module.Mutation, ImportMutations)))
-    merged = schema_module.schema.__wrapped__()
-    monkeypatch.setattr(app_module, "schema", lambda: merged)
-    yield Api(TestClient(app_module.create_app.__wrapped__()), local_cloud.identity)
+    return Api(TestClient(create_app()), local_cloud.identity)
 
 
 REQUEST_UPLOAD = """
