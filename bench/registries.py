@@ -41,9 +41,10 @@ def _persons_csv(rng: random.Random, n: int) -> tuple[bytes, list[str]]:
 def bench_import(rows: int) -> dict:
     import boto3
 
+    from sunflower.auth.principals import SYSTEM
     from sunflower.common.settings import get_settings
+    from sunflower.container import services
     from sunflower.local.pump import EventPump
-    from sunflower.registries import imports
 
     body, _ = _persons_csv(random.Random(1), rows)
     catalog = _cloud().catalog
@@ -53,7 +54,8 @@ def bench_import(rows: int) -> dict:
     boto3.client("s3").put_object(Bucket=get_settings().bucket("imports"), Key=key, Body=body)
     pump.drain(timeout_s=3600)
     elapsed = time.perf_counter() - started
-    job = imports.latest_job_for_key(key)
+    jobs = services().imports.jobs_for_key(SYSTEM, key, limit=1).items
+    job = jobs[0] if jobs else None
     assert job is not None and job.status.value == "succeeded", job
     return {
         "rows": rows,

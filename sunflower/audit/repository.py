@@ -2,21 +2,18 @@
 
 from collections.abc import Iterator
 from datetime import datetime
-from functools import cache
 
 from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.attributes import UTCDateTimeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from sunflower.audit.models import GENESIS, AuditAction, AuditEntry, AuditEvent, DamagedEntry, Seal
-from sunflower.aws.dynamo import page_of, table_meta
+from sunflower.aws.dynamo import connection, page_of, table_meta
 from sunflower.common.clock import to_iso
 from sunflower.common.cursors import Page
-from sunflower.common.settings import get_settings
 
 _LOG, _HEAD, _SEAL = "LOG", "HEAD", "SEAL"
 
@@ -61,10 +58,6 @@ class _AuditItem(Model):
     by_actor = _index("by_actor", "actor")()
 
 
-@cache
-def _connection() -> Connection:
-    # Building a botocore client costs ~0.1 s: once per container, not once per audit entry.
-    return Connection(region=get_settings().region)
 
 
 def _at_seq(at: datetime, seq: int) -> str:
@@ -127,7 +120,7 @@ class AuditRepository:
         head = _AuditItem(_HEAD, 0, head_seq=last.seq, hash=last.hash)
         head_condition = _AuditItem.pk.does_not_exist() if first.seq == 1 else _AuditItem.head_seq == first.seq - 1
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 for entry in entries:
                     tx.save(_entry_item(entry), condition=_AuditItem.pk.does_not_exist())
                 tx.save(head, condition=head_condition)

@@ -1,8 +1,10 @@
 """The pynamodb base every repository's private model derives its Meta from."""
 
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any, TypeVar
 
+from pynamodb.connection import Connection
 from pynamodb.pagination import ResultIterator
 
 from sunflower.common.cursors import Page
@@ -31,3 +33,9 @@ def page_of(result: ResultIterator, convert: Callable[[Any], T], key_attributes:
         keys.append({name: raw[name] for name in attributes})
     next_key = result.last_evaluated_key
     return Page(items, dict(next_key) if next_key else None, keys)
+
+
+@cache
+def connection() -> Connection:
+    """The connection transactions use: building a botocore client costs ~0.1 s, so once per container."""
+    return Connection(region=get_settings().region)

@@ -18,20 +18,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from sunflower.aws.dynamo import page_of, table_meta
+from sunflower.aws.dynamo import connection, page_of, table_meta
 from sunflower.common.cursors import Page
 from sunflower.common.errors import AlreadyExists, InvalidState, NotFound
-from sunflower.common.settings import get_settings
 from sunflower.registries.models import (
     Address,
     CreditCategory,
@@ -81,10 +78,6 @@ class _Item(Model):
     updated_at = UTCDateTimeAttribute(null=True)
 
 
-@cache
-def _connection() -> Connection:
-    # Building a botocore client costs ~0.2 s: once per container, not once per transaction.
-    return Connection(region=get_settings().region)
 
 
 # --- (de)serialisation ---------------------------------------------------------------------
@@ -296,24 +289,26 @@ def _conflicts(exc: TransactWriteError) -> list[int]:
     return [i for i, reason in enumerate(reasons) if reason is not None and reason.code == "ConditionalCheckFailed"]
 
 
-def _add_claimed(records: list, items_of: Callable[[Any], tuple[_Item, _Item]]) -> list:
-    """Create records, each with the uniqueness claim it needs, in transactions of 50 pairs.
+def _add_claimed(records: list, items_of: Callable[[Any], tuple[_Item, ...]]) -> list:
+    """Create records, each with the uniqueness claims it needs, in transactions of up to 100 items.
 
-    A record and its claim are written together or not at all; a conflict in one pair re-runs its
+    A record and its claims are written together or not at all; a conflict in one record re-runs its
     neighbours without it. Returns the records whose claim (or record) already existed.
     """
     taken: list = []
-    for start in range(0, len(records), TRANSACTION_ITEMS // 2):
-        pending = records[start : start + TRANSACTION_ITEMS // 2]
+    per_record = len(items_of(records[0])) if records else 1
+    chunk = TRANSACTION_ITEMS // per_record
+    for start in range(0, len(records), chunk):
+        pending = records[start : start + chunk]
         while pending:
             try:
-                with TransactWrite(connection=_connection()) as tx:
+                with TransactWrite(connection=connection()) as tx:
                     for record in pending:
                         for item in items_of(record):
                             tx.save(item, condition=_Item.pk.does_not_exist())
                 break
             except TransactWriteError as exc:
-                failed = {i // 2 for i in _conflicts(exc)}
+                failed = {i // per_record for i in _conflicts(exc)}
                 if not failed:
                     raise
                 taken += [pending[i] for i in sorted(failed)]
@@ -325,7 +320,7 @@ class PersonRepository:
     def add(self, person: Person) -> None:
         """Create the person and claim the id number, both or neither."""
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 tx.save(_person_item(person), condition=_Item.pk.does_not_exist())
                 tx.save(_Item(*_id_number_key(person.id_number), ref=person.id), condition=_Item.pk.does_not_exist())
         except TransactWriteError as exc:
@@ -341,7 +336,7 @@ class PersonRepository:
         """Write a changed person if nobody else changed it since `previous` was read."""
         saved = person.changed(version=previous.version + 1)
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 tx.save(_person_item(saved), condition=_Item.version == previous.version)
                 if saved.id_number != previous.id_number:
                     tx.delete(_Item(*_id_number_key(previous.id_number)))
@@ -385,6 +380,10 @@ class PersonRepository:
 
 
 class HouseholdRepository:
+    def add_many(self, households: list[Household]) -> list[Household]:
+        """Create households, 100 to a transaction; returns those that exist already."""
+        return _add_claimed(households, lambda h: (_household_item(h),))
+
     def add(self, household: Household) -> None:
         try:
             _household_item(household).save(condition=_Item.pk.does_not_exist())
@@ -447,7 +446,7 @@ class EntityRepository:
     def save(self, entity: Entity, previous: Entity) -> Entity:
         saved = Entity(**{**entity.__dict__, "version": previous.version + 1})
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 tx.save(_entity_item(saved), condition=_Item.version == previous.version)
                 if saved.credit_code != previous.credit_code:
                     tx.delete(_Item(*_code_key(previous.credit_code)))
@@ -498,7 +497,7 @@ class CreditRepository:
     def move(self, records: list[CreditRecord], subject_id: str) -> None:
         """Re-file records under another subject of the same type (merging duplicates), each moved whole."""
         for start in range(0, len(records), TRANSACTION_ITEMS // 2):
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 for r in records[start : start + TRANSACTION_ITEMS // 2]:
                     tx.save(_record_item(CreditRecord(**{**r.__dict__, "subject_id": subject_id})))
                     tx.delete(_record_item(r))

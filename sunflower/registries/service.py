@@ -428,6 +428,7 @@ class RegistryService:
         return [outcomes[i] for i in range(len(rows))]
 
     def _join_households(self, persons: list[Person]) -> None:
+        """Add written persons to their households (户号): new households in batches, others one by one."""
         members: dict[str, list[Person]] = defaultdict(list)
         for person in persons:
             if person.household_id:
@@ -435,24 +436,17 @@ class RegistryService:
         if not members:
             return
         found = self._households.get_many(members)
+        created: list[Household] = []
         for household_no, people in members.items():
             household = found.get(household_no)
-            listed = {m.person_id: m for m in (household.members if household else ())}
-            for p in people:
-                listed[p.id] = HouseholdMember(p.id, p.relationship or Relationship.OTHER)
-            heads = [m.person_id for m in listed.values() if m.relationship is Relationship.HEAD]
-            head = heads[0] if heads else (household.head_id if household else people[0].id)
-            address = (household.address if household else None) or people[0].registered_address
-            updated = Household(household_no, head, address, tuple(listed.values()),
-                                household.created_at if household else self._clock(),
-                                household.version if household else 1)
+            updated = _with_members(household, household_no, people, self._clock())
             if household is None:
-                try:
-                    self._households.add(updated)
-                except AlreadyExists:  # created meanwhile by a concurrent import: merge into it
-                    self._join_households(people)
+                created.append(updated)
             elif updated != household:
                 self._households.save(updated, household.version)
+        taken = self._households.add_many(created)
+        if taken:  # created meanwhile by a concurrent import: join those as they now are
+            self._join_households([p for h in taken for p in members[h.id]])
 
     def _import_entities(self, actor: Principal, rows: list[Row], purpose: str) -> list[RowOutcome]:
         today, now = self.today(), self._clock()
@@ -603,6 +597,17 @@ class RegistryService:
             purpose=(purpose or "").strip() or UNSTATED,
             detail=detail,
         )
+
+
+def _with_members(household: Household | None, household_no: str, people: list[Person], now) -> Household:
+    listed = {m.person_id: m for m in (household.members if household else ())}
+    for p in people:
+        listed[p.id] = HouseholdMember(p.id, p.relationship or Relationship.OTHER)
+    heads = [m.person_id for m in listed.values() if m.relationship is Relationship.HEAD]
+    head = heads[0] if heads else (household.head_id if household else people[0].id)
+    address = (household.address if household else None) or people[0].registered_address
+    return Household(household_no, head, address, tuple(listed.values()),
+                     household.created_at if household else now, household.version if household else 1)
 
 
 def _decision(draft: drafts.CreditDraft) -> tuple[str, str]:

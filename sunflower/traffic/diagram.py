@@ -42,7 +42,6 @@ def time_space_diagram(corridor: Corridor, plan: Plan, *, cycles: int = 3,
     timings = [plan.timing(i.id) for i in corridor.intersections]
     cycle = max(t.cycle_s for t in timings)
     horizon = cycles * cycle
-    v = corridor.design_speed_mps
     x0 = corridor.intersections[0].position_m
     length = corridor.intersections[-1].position_m - x0
     bar = max(length * 0.012, 6.0)

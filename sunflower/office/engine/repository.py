@@ -36,7 +36,6 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from pynamodb.attributes import (
@@ -46,17 +45,15 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from sunflower.aws.dynamo import table_meta
+from sunflower.aws.dynamo import connection, table_meta
 from sunflower.common.clock import from_iso, to_iso
 from sunflower.common.cursors import Page
 from sunflower.common.errors import NotFound
-from sunflower.common.settings import get_settings
 from sunflower.office.engine.models import (
     Assignee,
     Definition,
@@ -104,9 +101,6 @@ class _Item(Model):
     business_key = UnicodeAttribute(null=True)
 
 
-@cache
-def _connection() -> Connection:
-    return Connection(region=get_settings().region)
 
 
 # --- keys ------------------------------------------------------------------------------------
@@ -485,7 +479,7 @@ class EngineRepository:
             pending = list(range(start, min(start + _TRANSACTION_ITEMS, len(changes))))
             while pending:
                 try:
-                    with TransactWrite(connection=_connection()) as tx:
+                    with TransactWrite(connection=connection()) as tx:
                         for i in pending:
                             instance, state, outbox, previous_version = changes[i]
                             tx.save(self._instance_item(instance, state, outbox), condition=_Item.version == previous_version)
