@@ -167,6 +167,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     logging.disable(logging.WARNING)
+    _cloud()
 
     query = bench_query(args.entities, args.runs)
     imported = bench_import(args.rows)
