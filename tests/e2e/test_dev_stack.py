@@ -128,3 +128,29 @@ def test_token_without_a_running_stack_says_what_to_do(tmp_path):
 
     assert result.returncode != 0
     assert "sunflower dev" in result.stderr
+
+
+def test_registry_import_from_the_command_line_ends_with_the_report(stack, tmp_path):
+    import random
+
+    from sunflower.registries import synthetic
+
+    stack.start()
+    good = synthetic.unique_id_numbers(random.Random(5), 2)
+    sheet = tmp_path / "人口.csv"
+    sheet.write_text(
+        "姓名,身份证号\n"
+        f"张三,{good[0]}\n"
+        "李四,230108199902310011\n"  # 2月31日: no such date
+        f"王五,{good[1]}\n",
+        encoding="gb18030",
+    )
+
+    result = subprocess.run(
+        [*SUNFLOWER, "registry", "import", str(sheet), "--kind", "person", "--data-dir", str(stack.data_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (report["status"], report["accepted"], report["rejected"]) == ("succeeded", 2, 1)
