@@ -1,8 +1,8 @@
 """What every resolver gets: who is asking, why, the services, and this request's dataloaders."""
 
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response

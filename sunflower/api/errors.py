@@ -5,10 +5,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.relay import GlobalIDValueError
 
+from graphql import GraphQLError
 from sunflower.common import errors
 
 logger = logging.getLogger("sunflower.api")

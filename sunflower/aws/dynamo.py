@@ -4,7 +4,9 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any, TypeVar
 
+from pynamodb.attributes import UnicodeAttribute
 from pynamodb.connection import Connection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.pagination import ResultIterator
 
 from sunflower.common.cursors import Page
@@ -39,3 +41,13 @@ def page_of(result: ResultIterator, convert: Callable[[Any], T], key_attributes:
 def connection() -> Connection:
     """The connection transactions use: building a botocore client costs ~0.1 s, so once per container."""
     return Connection(region=get_settings().region)
+
+
+def overloaded_index(name: str) -> GlobalSecondaryIndex:
+    """A GSI `name` keyed on `{name}pk`/`{name}sk`, shared by every kind of item of a single table."""
+    attrs = {
+        "Meta": type("Meta", (), {"index_name": name, "projection": AllProjection()}),
+        f"{name}pk": UnicodeAttribute(hash_key=True),
+        f"{name}sk": UnicodeAttribute(range_key=True),
+    }
+    return type(f"_{name}", (GlobalSecondaryIndex,), attrs)()

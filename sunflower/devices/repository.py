@@ -2,11 +2,14 @@
 
 from datetime import UTC, datetime
 
-from pynamodb.attributes import BinaryAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.attributes import TTLAttribute
+from pynamodb.attributes import (
+    BinaryAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-
 from pynamodb.models import Model
 
 from sunflower.aws.dynamo import page_of, table_meta

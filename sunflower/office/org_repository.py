@@ -12,24 +12,14 @@ from collections.abc import Iterable
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from sunflower.aws.dynamo import page_of, table_meta
+from sunflower.aws.dynamo import overloaded_index, page_of, table_meta
 from sunflower.common.cursors import Page
 from sunflower.common.errors import AlreadyExists, InvalidState, NotFound
 from sunflower.office.org_models import Department, Position, Staff
 
 _ORG = "ORG"
-
-
-def _gsi(name: str) -> GlobalSecondaryIndex:
-    attrs = {
-        "Meta": type("Meta", (), {"index_name": name, "projection": AllProjection()}),
-        f"{name}pk": UnicodeAttribute(hash_key=True),
-        f"{name}sk": UnicodeAttribute(range_key=True),
-    }
-    return type(f"_{name}", (GlobalSecondaryIndex,), attrs)()
 
 
 class _Item(Model):
@@ -41,8 +31,8 @@ class _Item(Model):
     gsi1sk = UnicodeAttribute(null=True)
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
-    gsi1 = _gsi("gsi1")
-    gsi2 = _gsi("gsi2")
+    gsi1 = overloaded_index("gsi1")
+    gsi2 = overloaded_index("gsi2")
     data = JSONAttribute(null=True)
     version = NumberAttribute(null=True)
 

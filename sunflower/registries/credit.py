@@ -9,7 +9,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sunflower.registries.models import CreditCategory, CreditFactor, CreditProfile, CreditRecord, SubjectType
+from sunflower.registries.models import (
+    CreditCategory,
+    CreditFactor,
+    CreditProfile,
+    CreditRecord,
+    SubjectType,
+)
 
 BASE_SCORE = 100
 LOOKBACK_DAYS = 3 * 365

@@ -20,13 +20,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.exceptions import PutError, TransactWriteError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from sunflower.aws.dynamo import connection, page_of, table_meta
+from sunflower.aws.dynamo import connection, overloaded_index, page_of, table_meta
 from sunflower.common.cursors import Page
 from sunflower.common.errors import AlreadyExists, InvalidState, NotFound
 from sunflower.registries.models import (
@@ -50,15 +54,6 @@ from sunflower.registries.models import (
 TRANSACTION_ITEMS = 100
 
 
-def _gsi(name: str) -> GlobalSecondaryIndex:
-    attrs = {
-        "Meta": type("Meta", (), {"index_name": name, "projection": AllProjection()}),
-        f"{name}pk": UnicodeAttribute(hash_key=True),
-        f"{name}sk": UnicodeAttribute(range_key=True),
-    }
-    return type(f"_{name}", (GlobalSecondaryIndex,), attrs)()
-
-
 class _Item(Model):
     """Every item of the table; each kind uses the attributes it needs."""
 
@@ -70,8 +65,8 @@ class _Item(Model):
     gsi1sk = UnicodeAttribute(null=True)
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
-    gsi1 = _gsi("gsi1")
-    gsi2 = _gsi("gsi2")
+    gsi1 = overloaded_index("gsi1")
+    gsi2 = overloaded_index("gsi2")
     ref = UnicodeAttribute(null=True)  # uniqueness items: the id they point to
     data = JSONAttribute(null=True)  # the record's fields
     version = NumberAttribute(null=True)

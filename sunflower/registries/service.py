@@ -13,7 +13,13 @@ from sunflower.audit.service import AuditService
 from sunflower.auth.principals import Principal
 from sunflower.common.clock import Clock
 from sunflower.common.cursors import Page
-from sunflower.common.errors import AlreadyExists, DomainError, InvalidState, NotFound, ValidationFailed
+from sunflower.common.errors import (
+    AlreadyExists,
+    DomainError,
+    InvalidState,
+    NotFound,
+    ValidationFailed,
+)
 from sunflower.common.ids import new_id
 from sunflower.registries import access, credit, drafts
 from sunflower.registries.access import Visibility

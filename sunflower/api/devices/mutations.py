@@ -3,7 +3,12 @@ from typing import Annotated
 import strawberry
 from strawberry import Info, relay
 
-from sunflower.api.devices.types import DeviceKindEnum, DeviceSecretIssued, DeviceStatusEnum, DeviceType
+from sunflower.api.devices.types import (
+    DeviceKindEnum,
+    DeviceSecretIssued,
+    DeviceStatusEnum,
+    DeviceType,
+)
 from sunflower.api.errors import (
     InvalidStateErrorType,
     NotFoundErrorType,

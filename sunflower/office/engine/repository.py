@@ -46,11 +46,10 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from sunflower.aws.dynamo import connection, table_meta
+from sunflower.aws.dynamo import connection, overloaded_index, table_meta
 from sunflower.common.clock import from_iso, to_iso
 from sunflower.common.cursors import Page
 from sunflower.common.errors import NotFound
@@ -72,15 +71,6 @@ _TRANSACTION_ITEMS = 100
 _INBOX_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 
 
-def _gsi(name: str) -> GlobalSecondaryIndex:
-    attrs = {
-        "Meta": type("Meta", (), {"index_name": name, "projection": AllProjection()}),
-        f"{name}pk": UnicodeAttribute(hash_key=True),
-        f"{name}sk": UnicodeAttribute(range_key=True),
-    }
-    return type(f"_{name}", (GlobalSecondaryIndex,), attrs)()
-
-
 class _Item(Model):
     """Every engine item of the table; each kind uses the attributes it needs."""
 
@@ -90,7 +80,7 @@ class _Item(Model):
     sk = UnicodeAttribute(range_key=True)
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
-    gsi1 = _gsi("gsi1")
+    gsi1 = overloaded_index("gsi1")
     data = JSONAttribute(null=True)  # the record's fields
     blob = BinaryAttribute(null=True, legacy_encoding=False)  # gzipped workflow state or diagram
     version = NumberAttribute(null=True)

@@ -9,8 +9,8 @@ import itertools
 import logging
 import secrets
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from threading import Lock
@@ -19,7 +19,13 @@ from typing import Any, Protocol
 from sunflower.auth.principals import Principal, PrincipalKind, Role
 from sunflower.common.clock import Clock, to_iso
 from sunflower.common.cursors import Page
-from sunflower.common.errors import FieldProblem, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from sunflower.common.errors import (
+    FieldProblem,
+    InvalidState,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from sunflower.common.ids import new_id
 from sunflower.office.engine import bpmn
 from sunflower.office.engine.bpmn import CompiledDefinition, FiredTimer, Step, WorkflowError

@@ -13,10 +13,9 @@ from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from sunflower.aws.dynamo import page_of, table_meta
+from sunflower.aws.dynamo import overloaded_index, page_of, table_meta
 from sunflower.common.clock import from_iso, to_iso
 from sunflower.common.cursors import Page
 from sunflower.common.errors import InvalidState, NotFound
@@ -29,15 +28,6 @@ from sunflower.office.supervision.models import (
 )
 
 
-def _gsi(name: str) -> GlobalSecondaryIndex:
-    attrs = {
-        "Meta": type("Meta", (), {"index_name": name, "projection": AllProjection()}),
-        f"{name}pk": UnicodeAttribute(hash_key=True),
-        f"{name}sk": UnicodeAttribute(range_key=True),
-    }
-    return type(f"_{name}", (GlobalSecondaryIndex,), attrs)()
-
-
 class _Item(Model):
     Meta = table_meta("office")
 
@@ -47,8 +37,8 @@ class _Item(Model):
     gsi1sk = UnicodeAttribute(null=True)
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
-    gsi1 = _gsi("gsi1")
-    gsi2 = _gsi("gsi2")
+    gsi1 = overloaded_index("gsi1")
+    gsi2 = overloaded_index("gsi2")
     data = JSONAttribute(null=True)
     version = NumberAttribute(null=True)
 

@@ -20,10 +20,22 @@ from pathlib import Path
 from sunflower.auth.principals import SYSTEM, Principal, PrincipalKind, Role
 from sunflower.common.clock import Clock, to_iso
 from sunflower.common.cursors import Page
-from sunflower.common.errors import FieldProblem, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from sunflower.common.errors import (
+    FieldProblem,
+    InvalidState,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from sunflower.common.ids import new_id
 from sunflower.office.calendar import WorkCalendar
-from sunflower.office.engine.models import Assignee, AssigneeKind, Definition, Instance, InstanceStatus
+from sunflower.office.engine.models import (
+    Assignee,
+    AssigneeKind,
+    Definition,
+    Instance,
+    InstanceStatus,
+)
 from sunflower.office.engine.service import WorkflowService
 from sunflower.office.org import OrgService
 from sunflower.office.supervision import models
