@@ -5,8 +5,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sunflower.common.clock import to_iso
+
+if TYPE_CHECKING:
+    from sunflower.auth.principals import Principal
 
 GENESIS = "0" * 64
 
@@ -30,6 +34,22 @@ class AuditEvent:
     subject_id: str
     purpose: str
     detail: dict[str, str] = field(default_factory=dict)  # never personal data itself
+
+    @classmethod
+    def by(
+        cls, principal: "Principal", action: AuditAction, subject_type: str, subject_id: str, purpose: str,
+        **detail: str,
+    ) -> "AuditEvent":
+        """What `principal` did, naming them and their roles as the log records every actor."""
+        return cls(
+            actor=principal.audit_name,
+            actor_roles=tuple(sorted(r.value for r in principal.roles)),
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            purpose=purpose,
+            detail=detail,
+        )
 
 
 @dataclass(frozen=True)

@@ -152,11 +152,4 @@ def _require_admin(principal: Principal) -> None:
 
 
 def _admin_event(admin: Principal, action: AuditAction, device_id: str, purpose: str) -> AuditEvent:
-    return AuditEvent(
-        actor=admin.audit_name,
-        actor_roles=tuple(sorted(r.value for r in admin.roles)),
-        action=action,
-        subject_type="device",
-        subject_id=device_id,
-        purpose=purpose,
-    )
+    return AuditEvent.by(admin, action, "device", device_id, purpose)

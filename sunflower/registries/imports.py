@@ -28,13 +28,12 @@ from typing import IO, Any
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from sunflower.audit.models import AuditAction, AuditEvent
 from sunflower.audit.service import AuditService
 from sunflower.auth.principals import Principal, PrincipalKind
-from sunflower.aws.dynamo import page_of, table_meta
+from sunflower.aws.dynamo import overloaded_index, page_of, table_meta
 from sunflower.common.clock import Clock
 from sunflower.common.cursors import Page
 from sunflower.common.errors import InvalidState, NotFound, ValidationFailed
@@ -177,24 +176,6 @@ class UploadTicket:
 # --- where jobs are kept ---------------------------------------------------------------------------
 
 
-class _BySource(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi1"
-        projection = AllProjection()
-
-    gsi1pk = UnicodeAttribute(hash_key=True)
-    gsi1sk = UnicodeAttribute(range_key=True)
-
-
-class _ByCreation(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "gsi2"
-        projection = AllProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
-
-
 class _JobItem(Model):
     """An import job in the `registries` table (a second model on the table repository.py uses)."""
 
@@ -206,8 +187,8 @@ class _JobItem(Model):
     gsi1sk = UnicodeAttribute(null=True)
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
-    by_source = _BySource()
-    by_creation = _ByCreation()
+    by_source = overloaded_index("gsi1")
+    by_creation = overloaded_index("gsi2")
     data = JSONAttribute(null=True)
     ref = UnicodeAttribute(null=True)
 
@@ -428,10 +409,9 @@ class ImportService:
         if not key:
             return None
         if job.rejected and self._audit is not None:
-            self._audit.record(AuditEvent(
-                actor=viewer.audit_name, actor_roles=tuple(sorted(r.value for r in viewer.roles)),
-                action=AuditAction.EXPORT, subject_type="import_report", subject_id=job.id,
-                purpose=purpose.strip() or "download import report", detail={"format": "json" if summary else "csv"},
+            self._audit.record(AuditEvent.by(
+                viewer, AuditAction.EXPORT, "import_report", job.id, purpose.strip() or "download import report",
+                format="json" if summary else "csv",
             ))
         stem = job.file_name.rsplit(".", 1)[0]
         return self._objects.download_url(

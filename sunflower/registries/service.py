@@ -594,15 +594,7 @@ class RegistryService:
 
     def _event(self, actor: Principal, action: AuditAction, subject_type: str, subject_id: str, purpose: str,
                **detail: str) -> AuditEvent:
-        return AuditEvent(
-            actor=actor.audit_name,
-            actor_roles=tuple(sorted(r.value for r in actor.roles)),
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            purpose=(purpose or "").strip() or UNSTATED,
-            detail=detail,
-        )
+        return AuditEvent.by(actor, action, subject_type, subject_id, (purpose or "").strip() or UNSTATED, **detail)
 
 
 def _with_members(household: Household | None, household_no: str, people: list[Person], now) -> Household:
