@@ -24,16 +24,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sunflower.gate import modelstore  # noqa: E402
-from sunflower.gate.face import FaceError, FacePipeline, Gallery, decide  # noqa: E402
+from sunflower.gate import modelstore
+from sunflower.gate.face import FaceError, FacePipeline, Gallery, decide
+from sunflower.gate.face.imaging import resize_area, resize_bilinear, warp_affine
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,36 @@ def _jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
     return buf.getvalue()
 
 
+def _blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of standard deviation `sigma` pixels (Pillow's)."""
+    return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(sigma)))
+
+
+def _rotation(center: tuple[float, float], degrees: float) -> np.ndarray:
+    """2x3 matrix turning the picture `degrees` counter-clockwise about `center` (pixel coordinates)."""
+    a = np.radians(degrees)
+    cos, sin = np.cos(a), np.sin(a)
+    cx, cy = center
+    return np.array([[cos, sin, (1 - cos) * cx - sin * cy], [-sin, cos, sin * cx + (1 - cos) * cy]])
+
+
+def _perspective(image: np.ndarray, corners_to: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` (H x W or H x W x 3 uint8) drawn with its corners at `corners_to` (top-left, top-right,
+    bottom-right, bottom-left) on a black canvas of `size` (w, h), bilinear."""
+    h, w = image.shape[:2]
+    source = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    # Pillow wants the map from output to input: (a x + b y + c, d x + e y + f) / (g x + h y + 1).
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(np.asarray(corners_to, np.float64), source):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs += [u, v]
+    coeffs = np.linalg.solve(np.array(rows), np.array(rhs))
+    warped = Image.fromarray(image).transform(size, Image.Transform.PERSPECTIVE, tuple(coeffs),
+                                              resample=Image.Resampling.BILINEAR)
+    return np.asarray(warped)
+
+
 def variations(rgb: np.ndarray, face_px: float, rng: np.random.Generator) -> dict[str, bytes]:
     """Nine camera-like variations of one photo, as JPEG bytes (the pipeline decodes them)."""
     h, w = rgb.shape[:2]
@@ -112,15 +142,12 @@ def variations(rgb: np.ndarray, face_px: float, rng: np.random.Generator) -> dic
     out["dark"] = lut_dark[rgb]
     out["bright"] = lut_bright[rgb]
     for angle in (10, -10):
-        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-        out[f"roll{angle:+d}"] = cv2.warpAffine(rgb, matrix, (w, h), borderMode=cv2.BORDER_CONSTANT,
-                                               borderValue=(0, 0, 0))
+        out[f"roll{angle:+d}"] = warp_affine(rgb, _rotation((w / 2, h / 2), angle), (w, h))  # black corners
     out["noise"] = np.clip(rgb + rng.normal(0, 8, rgb.shape), 0, 255).astype(np.uint8)
-    out["soft"] = cv2.GaussianBlur(rgb, (0, 0), max(face_px / 112, 0.5))
+    out["soft"] = _blur(rgb, max(face_px / 112, 0.5))
     scale = 80 / face_px
     if scale < 1:
-        out["face80px"] = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
-                                     interpolation=cv2.INTER_AREA)
+        out["face80px"] = resize_area(rgb, (max(1, round(w * scale)), max(1, round(h * scale))))
     encoded = {name: _jpeg(img) for name, img in out.items()}
     encoded["jpeg30"] = _jpeg(rgb, quality=30)
     return encoded
@@ -235,27 +262,29 @@ def simulated_attacks(rgb: np.ndarray, rng: np.random.Generator) -> dict[str, np
     h, w = rgb.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
     # a screen: coarse pixels, moire, raised black level
-    coarse = cv2.resize(cv2.resize(rgb, (max(w // 3, 1), max(h // 3, 1)), interpolation=cv2.INTER_AREA), (w, h),
-                        interpolation=cv2.INTER_NEAREST).astype(np.float32)
+    small = resize_area(rgb, (max(w // 3, 1), max(h // 3, 1)))
+    sh, sw = small.shape[:2]  # blown up again by pixel replication, each screen pixel ~3x3
+    rows = np.minimum(np.arange(h) * sh // h, sh - 1)
+    cols = np.minimum(np.arange(w) * sw // w, sw - 1)
+    coarse = small[rows][:, cols].astype(np.float32)
     moire = (0.85 + 0.15 * np.sin(xx * 0.9 + yy * 0.35))[..., None]
     screen = np.clip(coarse * moire * 1.1 + 15, 0, 255).astype(np.uint8)
     # a print with a white border, held at an angle in a room
     room = (np.full((h * 2, w * 2, 3), (90, 80, 70)) + rng.integers(0, 20, (h * 2, w * 2, 3))).astype(np.uint8)
-    printed = cv2.copyMakeBorder(rgb, 20, 20, 20, 20, cv2.BORDER_CONSTANT, value=(245, 245, 245))
+    printed = np.pad(rgb, ((20, 20), (20, 20), (0, 0)), constant_values=245)
     ph, pw = printed.shape[:2]
-    matrix = cv2.getPerspectiveTransform(
-        np.float32([[0, 0], [pw, 0], [pw, ph], [0, ph]]),
-        np.float32([[w * 0.5, h * 0.45], [w * 1.45, h * 0.5], [w * 1.5, h * 1.55], [w * 0.45, h * 1.5]]))
-    warped = cv2.warpPerspective(printed, matrix, (w * 2, h * 2))
-    mask = cv2.warpPerspective(np.ones((ph, pw), np.uint8), matrix, (w * 2, h * 2)).astype(bool)
+    corners = np.array([[w * 0.5, h * 0.45], [w * 1.45, h * 0.5], [w * 1.5, h * 1.55], [w * 0.45, h * 1.5]])
+    warped = _perspective(printed, corners, (w * 2, h * 2))
+    mask = _perspective(np.full((ph, pw), 255, np.uint8), corners, (w * 2, h * 2)) >= 128
     room[mask] = warped[mask]
-    held = cv2.resize(cv2.GaussianBlur(room, (3, 3), 0), (w, h))
+    held = resize_area(_blur(room, 0.8), (w, h))  # a 3x3 Gaussian (sigma 0.8), then half size
     # a halftone print filling the frame
     bayer = (((xx % 4) * 4 + (yy % 4)) / 16.0)[..., None]
-    halftone = cv2.GaussianBlur(np.where(rgb / 255.0 > bayer, 235, 25).astype(np.uint8), (5, 5), 0)
+    halftone = _blur(np.where(rgb / 255.0 > bayer, 235, 25).astype(np.uint8), 1.1)  # ~ a 5x5 Gaussian
     # a small, heavily compressed photo blown up again (a re-shared picture)
-    ok, buf = cv2.imencode(".jpg", cv2.resize(rgb, (max(w // 4, 1), max(h // 4, 1))), [cv2.IMWRITE_JPEG_QUALITY, 20])
-    reshared = cv2.resize(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED), (w, h))
+    thumbnail = resize_bilinear(rgb, (max(w // 4, 1), max(h // 4, 1)))  # sampled, as a quick resize aliases
+    reshared_jpeg = Image.open(io.BytesIO(_jpeg(thumbnail, quality=20))).convert("RGB")
+    reshared = np.asarray(reshared_jpeg.resize((w, h), Image.Resampling.BILINEAR))
     return {"screen": screen, "held_print": held, "halftone_print": halftone, "reshared": reshared}
 
 
@@ -300,14 +329,15 @@ def figures(report: AccuracyReport) -> dict:
         "samples": len(report.samples),
         "samples_refused": len(report.refused),
         "genuine_pairs": g["n"], "genuine_same_photo_pairs": s["n"], "impostor_pairs": i["n"],
-        "genuine_min_cosine": g.get("min"), "genuine_median_cosine": g.get("median"),
-        "genuine_max_cosine": g.get("max"),
+        "genuine_min_cosine": g.get("min"), "genuine_p01_cosine": g.get("p01"),
+        "genuine_median_cosine": g.get("median"), "genuine_max_cosine": g.get("max"),
         "impostor_min_cosine": i.get("min"), "impostor_median_cosine": i.get("median"),
-        "impostor_max_cosine": i.get("max"),
+        "impostor_p99_cosine": i.get("p99"), "impostor_max_cosine": i.get("max"),
         "far_at_threshold_ratio": report.far, "frr_at_threshold_ratio": report.frr,
         "false_accepts_pairs": int((report.impostor >= report.threshold).sum()),
         "false_rejects_pairs": int((report.genuine < report.threshold).sum()),
         "rank1_identification_ratio": report.rank1_rate,
+        "rank1_hits": report.rank1_hits,
         "rank1_probes": report.rank1_probes,
         "open_set_strangers_rejected_ratio": (report.strangers_rejected / report.strangers
                                               if report.strangers else None),
@@ -318,9 +348,9 @@ def figures(report: AccuracyReport) -> dict:
 
 
 def format_report(report: AccuracyReport) -> str:
-    lines = [f"accuracy on real photos ({len(report.samples)} samples of "
-             f"{len({s.person for s in report.samples})} people, "
-             f"{len({s.source_photo for s in report.samples})} distinct photos)"]
+    lines = [(f"accuracy on real photos ({len(report.samples)} samples of "
+              f"{len({s.person for s in report.samples})} people, "
+              f"{len({s.source_photo for s in report.samples})} distinct photos)")]
     if report.refused:
         codes: dict[str, int] = {}
         for code in report.refused.values():

@@ -1,8 +1,18 @@
-"""Offline Lambda packaging: the app zip and the third-party deps layer, both reproducible.
+"""Offline Lambda packaging: the app zip and the Lambda layers, all reproducible.
 
-`python -m sunflower.build` writes `.build/app.zip` and `.build/deps-layer.zip` at the repo
-root (where infra/serverless.yml's `package.artifact` entries point) and prints one JSON line
-with their unzipped sizes.
+`python -m sunflower.build` writes, at the repo root's `.build/` (where infra/serverless.yml's
+`package.artifact` entries point):
+
+- `app.zip`: the `sunflower` and `functions` packages;
+- `deps-layer.zip`: `[project].dependencies` for Lambda python3.12 x86_64 (minus what the runtime has);
+- `ml-layer.zip`: the `[ml]` extra minus what the deps layer already has, without onnxruntime's
+  model-conversion tools (InferenceSession needs only `onnxruntime.capi` and numpy);
+- `models-layer.zip`: the face models the manifest (sunflower/gate/models/manifest.json) enables,
+  sha256-checked, and the manifest, under `models/face/` (so /opt/models/face on Lambda).
+
+It prints one JSON line with their sizes and fails when the gate function (app + deps + ml + models,
+unzipped) would exceed Lambda's 250 MB limit. Layers are rebuilt only when their recipe changes
+(a stamp beside each zip).
 """
 
 from __future__ import annotations
@@ -27,6 +37,20 @@ BUILD_DIR = ROOT / ".build"
 APP_ZIP = "app.zip"
 DEPS_ZIP = "deps-layer.zip"
 DEPS_STAMP = "deps-layer.stamp"
+ML_ZIP = "ml-layer.zip"
+ML_STAMP = "ml-layer.stamp"
+MODELS_ZIP = "models-layer.zip"
+MODELS_STAMP = "models-layer.stamp"
+ML_EXTRA = "ml"
+# The face models: checksums and which are enabled in the manifest; the files where
+# `python -m sunflower.gate.modelstore fetch` puts them ($SUNFLOWER_MODEL_DIR overrides, as there).
+MODELS_MANIFEST = Path("sunflower", "gate", "models", "manifest.json")
+MODELS_SOURCE = Path(".models", "face")
+# Inside the models layer; Lambda unpacks layers into /opt, so the gate function's
+# SUNFLOWER_MODEL_DIR is /opt/models/face.
+MODELS_LAYER_DIR = "models/face"
+# Lambda's limit for a function's code plus all its layers, unzipped: 262,144,000 bytes = 250 MiB.
+LAMBDA_UNZIPPED_LIMIT_MB = 250
 # Pins shared with the laptop venv (bin/setup), when the repo has them: the layer gets the same
 # versions the tests ran against.
 CONSTRAINTS = "constraints.txt"
@@ -35,9 +59,31 @@ APP_PACKAGES = ("sunflower", "functions")
 # Lambda's python3.12 runtime ships these (and whatever only they need); a layer copy would only
 # add ~30 MB and shadow the runtime's own, tested versions.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath"})
-# Where and for what the layer runs: AWS Lambda python3.12 on x86_64 (Amazon Linux 2023).
+# Parts of the ml layer's packages that InferenceSession never imports: onnxruntime's model
+# conversion, optimisation and quantization tools (python -c "import onnxruntime" loads only
+# onnxruntime/__init__.py and onnxruntime/capi). Paths relative to the layer's python/ folder.
+ML_STRIP = ("onnxruntime/tools", "onnxruntime/transformers", "onnxruntime/quantization")
+# Distributions onnxruntime declares but only those stripped tools import (ORT-format conversion,
+# symbolic shape inference, calibration tables); left out of the layer. The build fails if any
+# module kept in the layer still imports one of them (the import names are the values).
+ML_TOOLS_ONLY = {
+    "flatbuffers": "flatbuffers",
+    "protobuf": "google.protobuf",
+    "sympy": "sympy",
+    "mpmath": "mpmath",
+    "coloredlogs": "coloredlogs",
+    "humanfriendly": "humanfriendly",
+}
+# Where and for what the layer runs: AWS Lambda python3.12 on x86_64 (Amazon Linux 2023, glibc 2.34).
+# pip takes a --platform literally, so every manylinux tag that glibc runs is listed, newest first
+# (numpy 2.3+ publishes manylinux_2_28 wheels only); manylinux2014 also admits 2010 and manylinux1.
+LAMBDA_GLIBC_MINOR = 34
+MANYLINUX_PLATFORMS = (
+    *(f"manylinux_2_{minor}_x86_64" for minor in range(LAMBDA_GLIBC_MINOR, 16, -1)),
+    "manylinux2014_x86_64",
+)
 PIP_TARGET = (
-    "--platform", "manylinux2014_x86_64",
+    *(arg for platform in MANYLINUX_PLATFORMS for arg in ("--platform", platform)),
     "--implementation", "cp",
     "--python-version", "3.12",
     "--only-binary=:all:",
@@ -62,6 +108,10 @@ COMPRESS_LEVEL = 6
 
 _SKIP_DIRS = {"__pycache__", "tests", ".venv", "node_modules"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
+
+
+class BuildError(RuntimeError):
+    """The artifacts cannot be built as asked; the message says why and what to do."""
 
 
 def _normalize(name: str) -> str:
@@ -133,10 +183,37 @@ def build_app_zip(root: Path = ROOT, out: Path = BUILD_DIR) -> Path:
 
 def runtime_dependencies(root: Path = ROOT) -> list[str]:
     """`[project].dependencies` minus what the Lambda runtime provides, sorted."""
-    with (Path(root) / "pyproject.toml").open("rb") as handle:
-        project = tomllib.load(handle)["project"]
-    dependencies = project.get("dependencies", [])
+    dependencies = _project(root).get("dependencies", [])
     return sorted(dep for dep in dependencies if _requirement_name(dep) not in RUNTIME_PROVIDED)
+
+
+def _project(root: Path) -> dict:
+    with (Path(root) / "pyproject.toml").open("rb") as handle:
+        return tomllib.load(handle)["project"]
+
+
+def extra_dependencies(root: Path = ROOT, extra: str = ML_EXTRA) -> list[str]:
+    """The requirements of `[project.optional-dependencies].<extra>` (self-references expanded), sorted."""
+    project = _project(root)
+    extras = project.get("optional-dependencies", {})
+    if extra not in extras:
+        raise BuildError(f"pyproject.toml has no [project.optional-dependencies] {extra!r}")
+    own = _normalize(project["name"])
+    found: set[str] = set()
+    pending, seen = [extra], set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for requirement in extras.get(name, []):
+            if _requirement_name(requirement) != own:
+                found.add(requirement)
+                continue
+            # "sunflower[local]": the requirements of that extra
+            listed = requirement.partition("[")[2].partition("]")[0]
+            pending.extend(re.findall(r"[A-Za-z0-9._-]+", listed))
+    return sorted(found)
 
 
 def _deps_fingerprint(dependencies: list[str], constraints: Path | None) -> str:
@@ -191,15 +268,20 @@ def _remove_distribution(site: Path, dist_info: Path) -> None:
             directory.rmdir()
 
 
-def _prune(site: Path, wanted: list[str]) -> list[str]:
-    """Remove runtime-provided distributions and anything only they needed; return their names."""
+def _prune(site: Path, wanted: list[str], provided: Iterable[str] = RUNTIME_PROVIDED) -> list[str]:
+    """Remove `provided` distributions and anything only they needed; return the removed names.
+
+    `provided`: normalized names available elsewhere at run time (the Lambda runtime, a layer
+    below this one) or deliberately left out.
+    """
+    provided = frozenset(provided)
     installed = _installed(site)
     keep: set[str] = set()
     seen: set[tuple[str, frozenset[str]]] = set()
     pending = [_needed(dep, frozenset()) for dep in wanted]
     while pending:
         item = pending.pop()
-        if item is None or item in seen or item[0] in RUNTIME_PROVIDED or item[0] not in installed:
+        if item is None or item in seen or item[0] in provided or item[0] not in installed:
             continue
         seen.add(item)
         name, extras = item
@@ -234,21 +316,189 @@ def build_deps_layer(root: Path = ROOT, out: Path = BUILD_DIR) -> Path:
     with tempfile.TemporaryDirectory(prefix="sunflower-deps-") as tmp:
         layer = Path(tmp)
         site = layer / "python"
-        command = [
-            sys.executable, "-m", "pip", "install",
-            "--quiet", "--no-compile", "--disable-pip-version-check", "--no-input",
-            "--target", str(site), *PIP_TARGET,
-            *(["--constraint", str(constraints)] if constraints else []), *dependencies,
-        ]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            sys.stderr.write(result.stdout + result.stderr)
-            raise RuntimeError(f"pip install for the deps layer failed ({result.returncode})")
+        _pip_install(site, dependencies, [constraints] if constraints else [], "deps")
         _prune(site, dependencies)
-        files = [
-            (path.relative_to(layer).as_posix(), path) for path in site.rglob("*") if path.is_file()
-        ]
-        _write_zip(destination, files)
+        _write_zip(destination, _tree(layer))
+    stamp.write_text(fingerprint + "\n")
+    return destination
+
+
+def _pip_install(site: Path, requirements: list[str], constraints: list[Path], layer: str) -> None:
+    """pip install wheels for Lambda python3.12 x86_64 into `site` (nothing compiled, no scripts run)."""
+    command = [
+        sys.executable, "-m", "pip", "install",
+        "--quiet", "--no-compile", "--disable-pip-version-check", "--no-input",
+        "--target", str(site), *PIP_TARGET,
+        *(arg for path in constraints for arg in ("--constraint", str(path))), *requirements,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise RuntimeError(f"pip install for the {layer} layer failed ({result.returncode})")
+
+
+def _tree(base: Path) -> list[tuple[str, Path]]:
+    """(arcname, path) for every file under `base`, arcnames relative to it."""
+    return [(path.relative_to(base).as_posix(), path) for path in base.rglob("*") if path.is_file()]
+
+
+def layer_distributions(layer_zip: Path) -> dict[str, str]:
+    """Normalized name -> version of every distribution in a python layer zip (from its dist-info)."""
+    found = {}
+    with zipfile.ZipFile(layer_zip) as archive:
+        for name in archive.namelist():
+            parts = name.split("/")
+            if (
+                len(parts) == 3
+                and parts[0] == "python"
+                and parts[1].endswith(".dist-info")
+                and parts[2] == "METADATA"
+            ):
+                metadata = HeaderParser().parsestr(archive.read(name).decode("utf-8"))
+                found[_normalize(metadata["Name"])] = metadata["Version"]
+    return found
+
+
+def _ml_fingerprint(
+    requirements: list[str], constraints: Path | None, below: dict[str, str]
+) -> str:
+    pins = hashlib.sha256(constraints.read_bytes()).hexdigest() if constraints else None
+    recipe = {
+        "requirements": requirements,
+        "constraints": pins,
+        "deps_layer": below,
+        "pip": list(PIP_TARGET),
+        "runtime_provided": sorted(RUNTIME_PROVIDED),
+        "strip": list(ML_STRIP),
+        "tools_only": ML_TOOLS_ONLY,
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def _strip_ml(site: Path) -> None:
+    for relative in ML_STRIP:
+        shutil.rmtree(site / relative, ignore_errors=True)
+    pattern = re.compile(
+        r"^\s*(?:import|from)\s+("
+        + "|".join(re.escape(m) for m in ML_TOOLS_ONLY.values())
+        + r")\b",
+        re.MULTILINE,
+    )
+    offenders = []
+    for module in sorted(site.rglob("*.py")):
+        match = pattern.search(module.read_text(encoding="utf-8", errors="replace"))
+        if match:
+            offenders.append(f"{module.relative_to(site).as_posix()} imports {match.group(1)}")
+    if offenders:
+        raise BuildError(
+            "the ml layer leaves out distributions that only onnxruntime's tools use (ML_TOOLS_ONLY), "
+            "but kept modules import them:\n  "
+            + "\n  ".join(offenders)
+            + "\nstrip those modules too (ML_STRIP) or keep the distribution"
+        )
+
+
+def build_ml_layer(
+    root: Path = ROOT, out: Path = BUILD_DIR, *, deps_layer: Path | None = None
+) -> Path:
+    """Zip `python/` with the `[ml]` extra for Lambda python3.12 x86_64, on top of the deps layer.
+
+    What the deps layer already has is pinned to the deps layer's versions and left out, as are
+    the runtime-provided distributions and onnxruntime's offline tools. Skips pip when the stamp
+    beside the zip matches the recipe and the zip exists.
+    """
+    destination = _output_path(out, ML_ZIP)
+    stamp = destination.with_name(ML_STAMP)
+    deps_layer = Path(deps_layer) if deps_layer else destination.with_name(DEPS_ZIP)
+    if not deps_layer.is_file():
+        raise BuildError(f"the ml layer is built on the deps layer: {deps_layer} is missing")
+    below = layer_distributions(deps_layer)
+    requirements = [
+        req for req in extra_dependencies(root, ML_EXTRA)
+        if _requirement_name(req) not in below and _requirement_name(req) not in RUNTIME_PROVIDED
+    ]  # fmt: skip
+    constraints = Path(root) / CONSTRAINTS
+    constraints = constraints.resolve() if constraints.is_file() else None
+    fingerprint = _ml_fingerprint(requirements, constraints, below)
+    if destination.is_file() and stamp.is_file() and stamp.read_text().strip() == fingerprint:
+        return destination
+    with tempfile.TemporaryDirectory(prefix="sunflower-ml-") as tmp:
+        layer = Path(tmp, "layer")
+        site = layer / "python"
+        # The deps layer's versions as constraints: a shared dependency resolves to the very version
+        # the layer below provides (or pip says why it cannot), never silently to another.
+        below_pins = Path(tmp, "deps-layer-pins.txt")
+        below_pins.write_text(
+            "".join(f"{name}=={version}\n" for name, version in sorted(below.items()))
+        )
+        _pip_install(
+            site, requirements, [*([constraints] if constraints else []), below_pins], "ml"
+        )
+        _prune(site, requirements, provided={*RUNTIME_PROVIDED, *below, *ML_TOOLS_ONLY})
+        _strip_ml(site)
+        _write_zip(destination, _tree(layer))
+    stamp.write_text(fingerprint + "\n")
+    return destination
+
+
+def _enabled_models(manifest: dict) -> dict[str, str]:
+    """File name -> sha256 of the models the gate loads (those not `enabled: false`)."""
+    return {
+        model["file"]: model["sha256"]
+        for model in manifest["models"].values()
+        if model.get("enabled", True)
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_models_layer(
+    root: Path = ROOT, out: Path = BUILD_DIR, *, source: Path | None = None
+) -> Path:
+    """Zip the enabled face models and the manifest as `models/face/<file>`, checksums verified.
+
+    `source` defaults to $SUNFLOWER_MODEL_DIR or <root>/.models/face (where
+    `python -m sunflower.gate.modelstore fetch` installs them). Skipped when the stamp beside the zip
+    matches the manifest (which names every file's sha256) and the zip exists.
+    """
+    root = Path(root).resolve()
+    destination = _output_path(out, MODELS_ZIP)
+    stamp = destination.with_name(MODELS_STAMP)
+    manifest_path = root / MODELS_MANIFEST
+    manifest_bytes = manifest_path.read_bytes()
+    wanted = _enabled_models(json.loads(manifest_bytes))
+    recipe = {
+        "manifest": hashlib.sha256(manifest_bytes).hexdigest(),
+        "dir": MODELS_LAYER_DIR,
+        "files": wanted,
+    }
+    fingerprint = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    if destination.is_file() and stamp.is_file() and stamp.read_text().strip() == fingerprint:
+        return destination
+    env_dir = os.environ.get("SUNFLOWER_MODEL_DIR")
+    source = Path(source or env_dir or root / MODELS_SOURCE)
+    problems = []
+    for name, expected in sorted(wanted.items()):
+        path = source / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+        elif (actual := _sha256(path)) != expected:
+            problems.append(f"{name}: sha256 {actual}, manifest {expected}")
+    if problems:
+        raise BuildError(
+            f"face models in {source} do not match {MODELS_MANIFEST.as_posix()}:\n  "
+            + "\n  ".join(problems)
+            + "\nrun: python -m sunflower.gate.modelstore fetch"
+        )
+    files = [(f"{MODELS_LAYER_DIR}/{name}", source / name) for name in wanted]
+    files.append((f"{MODELS_LAYER_DIR}/manifest.json", manifest_path))
+    _write_zip(destination, files)
     stamp.write_text(fingerprint + "\n")
     return destination
 
@@ -262,24 +512,59 @@ def unzipped_size_mb(*zips: Path) -> float:
     return total / (1024 * 1024)
 
 
+def _zip_mb(path: Path) -> float:
+    return round(path.stat().st_size / (1024 * 1024), 2)
+
+
+def check_gate_function_size(total_mb: float, limit_mb: float | None = None) -> None:
+    """Fail when the gate function with its layers would not fit Lambda's unzipped limit."""
+    limit_mb = LAMBDA_UNZIPPED_LIMIT_MB if limit_mb is None else limit_mb
+    if total_mb >= limit_mb:
+        raise BuildError(
+            f"the gate function unzipped (app + deps + ml + models layers) is {total_mb:.2f} MB; "
+            f"Lambda allows less than {limit_mb} MB for a function and its layers. Shrink the [ml] "
+            "extra or strip more from the ml layer (ML_STRIP in sunflower/build.py)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     root = Path(args[0]).resolve() if args else ROOT
     out = root / ".build"
     started = time.perf_counter()
-    app = build_app_zip(root, out)
-    deps = build_deps_layer(root, out)
+    try:
+        app = build_app_zip(root, out)
+        deps = build_deps_layer(root, out)
+        ml = build_ml_layer(root, out, deps_layer=deps)
+        models = build_models_layer(root, out)
+    except BuildError as error:
+        print(f"sunflower.build: {error}", file=sys.stderr)
+        return 1
+    gate_mb = unzipped_size_mb(app, deps, ml, models)
     report = {
         "app_zip": str(app),
         "deps_layer_zip": str(deps),
+        "ml_layer_zip": str(ml),
+        "models_layer_zip": str(models),
         "app_unzipped_mb": round(unzipped_size_mb(app), 2),
         "deps_layer_unzipped_mb": round(unzipped_size_mb(deps), 2),
+        "ml_layer_unzipped_mb": round(unzipped_size_mb(ml), 2),
+        "models_layer_unzipped_mb": round(unzipped_size_mb(models), 2),
         "api_package_unzipped_mb": round(unzipped_size_mb(app, deps), 2),
-        "app_zip_mb": round(app.stat().st_size / (1024 * 1024), 2),
-        "deps_layer_zip_mb": round(deps.stat().st_size / (1024 * 1024), 2),
+        "gate_function_unzipped_mb": round(gate_mb, 2),
+        "gate_function_limit_mb": LAMBDA_UNZIPPED_LIMIT_MB,
+        "app_zip_mb": _zip_mb(app),
+        "deps_layer_zip_mb": _zip_mb(deps),
+        "ml_layer_zip_mb": _zip_mb(ml),
+        "models_layer_zip_mb": _zip_mb(models),
         "seconds": round(time.perf_counter() - started, 2),
     }
     print(json.dumps(report))
+    try:
+        check_gate_function_size(gate_mb)
+    except BuildError as error:
+        print(f"sunflower.build: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -198,6 +198,10 @@ from sunflower.traffic.cli import traffic as _traffic  # noqa: E402  (the `sunfl
 
 main.add_command(_traffic)
 
+from sunflower.gate.cli import gate as _gate  # noqa: E402  (the `sunflower gate` group)
+
+main.add_command(_gate)
+
 
 if __name__ == "__main__":
     main()

@@ -1,17 +1,30 @@
 """Services wired once per process (per warm Lambda container), from settings."""
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from functools import cache
 
 from sunflower.audit.repository import AuditRepository
 from sunflower.audit.service import AuditService
 from sunflower.auth.tokens import TokenVerifier
-from sunflower.aws import kms
+from sunflower.aws import events, kms
 from sunflower.common.clock import utc_now
 from sunflower.common.cursors import CursorCodec
 from sunflower.common.settings import get_settings
 from sunflower.devices.repository import DeviceRepository
 from sunflower.devices.service import DeviceService
+from sunflower.gate import modelstore
+from sunflower.gate.encoder import encoder_for, face_pipeline
+from sunflower.gate.galleries import GalleryCache, GalleryStore
+from sunflower.gate.repository import (
+    AccessEventRepository,
+    CredentialRepository,
+    EnrollmentRepository,
+    GalleryPointers,
+    PassRepository,
+)
+from sunflower.gate.service import GateService
 from sunflower.registries.import_store import ImportObjects
 from sunflower.registries.imports import ImportJobRepository, ImportService
 from sunflower.registries.repository import (
@@ -31,6 +44,7 @@ class Services:
     cursors: CursorCodec
     registries: RegistryService
     imports: ImportService
+    gate: GateService
 
 
 @cache
@@ -61,6 +75,26 @@ def services() -> Services:
         utc_now,
         settings.district_timezone,
     )
+    gate = GateService(
+        enrollments=EnrollmentRepository(),
+        credentials=CredentialRepository(),
+        passes=PassRepository(),
+        events=AccessEventRepository(),
+        galleries=(galleries := GalleryStore(GalleryPointers(), utc_now, _embedding_size())),
+        cache=GalleryCache(galleries, settings.gate_gallery_refresh_s),
+        registries=registries,
+        audit=audit,
+        clock=utc_now,
+        encoder=encoder_for(settings.face_encoder_function),
+        face=face_pipeline,
+        publish=events.publish,
+        find_device=devices.find,
+        retention_days=settings.gate_event_retention_days,
+        # PINs are stored as keyed hashes; the key is derived from the deployment's secret, labelled
+        # so that it can never coincide with the cursor key itself.
+        pin_key=hmac.new(settings.cursor_secret.encode(), b"sunflower/gate/pin/v1", hashlib.sha256).digest(),
+    )
+    registries.on_residency_change(gate.residency_changed)
     return Services(
         audit=audit,
         devices=devices,
@@ -68,4 +102,9 @@ def services() -> Services:
         cursors=CursorCodec(settings.cursor_secret),
         registries=registries,
         imports=ImportService(ImportJobRepository(), registries, ImportObjects(), utc_now, audit=audit),
+        gate=gate,
     )
+
+
+def _embedding_size() -> int:
+    return int(modelstore.load_manifest()["models"]["embedder"]["embedding_size"])

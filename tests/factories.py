@@ -328,3 +328,17 @@ def audit_log() -> list[dict]:
     entries = sorted((i for i in table_items("audit") if i["pk"] == "LOG"), key=lambda i: int(i["sk"]))
     return [{**e, "detail": json.loads(e["detail"]) if isinstance(e.get("detail"), str) else e.get("detail")}
             for e in entries]
+
+
+class RecordingListener:
+    """A residency-change listener that keeps every list of changes it was given, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[list] = []
+
+    def __call__(self, changes: list) -> None:
+        self.calls.append(list(changes))
+
+
+def recording_listener() -> RecordingListener:
+    return RecordingListener()

@@ -22,9 +22,17 @@ class Context:
     principal: Principal | None
     purpose: str
     services: Services
+    # A WebSocket's graphql-transport-ws `connection_init` payload (strawberry sets it).
+    connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
+        self.loaders = Loaders(self.services, self.principal, self.purpose)
+
+    def connect(self, principal: Principal | None, purpose: str) -> None:
+        """A WebSocket connection's caller and purpose, known only once `connection_init` arrives."""
+        self.principal = principal
+        self.purpose = purpose or self.purpose
         self.loaders = Loaders(self.services, self.principal, self.purpose)
 
     def require_principal(self) -> Principal:
@@ -41,7 +49,11 @@ def build_context(request: Request | WebSocket, response: Response | None) -> Co
         request=request,
         response=response,
         principal=state.get("principal"),
-        # HTTP headers are Latin-1: a purpose in Chinese arrives percent-encoded UTF-8 (RFC 3986).
-        purpose=unquote(request.headers.get(PURPOSE_HEADER) or "", errors="replace").strip()[:200],
+        purpose=purpose_of(request.headers.get(PURPOSE_HEADER)),
         services=services(),
     )
+
+
+def purpose_of(value: object) -> str:
+    # HTTP headers are Latin-1: a purpose in Chinese arrives percent-encoded UTF-8 (RFC 3986).
+    return unquote(value, errors="replace").strip()[:200] if isinstance(value, str) else ""

@@ -1,12 +1,14 @@
-"""ASGI pieces around the GraphQL endpoint: body limit, bearer-token authentication, JSON errors."""
+"""ASGI pieces around the GraphQL endpoint: body limit, bearer-token authentication (HTTP and WebSocket), JSON errors."""
 
 import json
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sunflower.auth.principals import Principal
 from sunflower.common.errors import DomainError, Unauthenticated
 from sunflower.container import services
 
@@ -92,3 +94,25 @@ class BearerAuth:
                     return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+async def connection_principal(params: dict[str, Any]) -> Principal | None:
+    """The caller named by a WebSocket `connection_init` payload (browsers cannot set headers there).
+
+    `{"Authorization": "Bearer <jwt>"}` (or `authorization`, or `token` with the bare jwt); none is
+    anonymous; a bad one raises, and the connection is refused rather than left anonymous.
+    """
+    header = params.get("Authorization", params.get("authorization"))
+    bare = params.get("token")
+    if header is None and bare is None:
+        return None
+    if header is not None:
+        scheme, _, token = header.strip().partition(" ") if isinstance(header, str) else ("", "", "")
+        if scheme.lower() != "bearer":
+            raise Unauthenticated('Authorization in connection_init must be "Bearer <token>"')
+    else:
+        token = bare if isinstance(bare, str) else ""
+        token = token.removeprefix("Bearer ").removeprefix("bearer ")
+    if not token.strip():
+        raise Unauthenticated("the token in connection_init is empty or not a string")
+    return await run_in_threadpool(services().tokens.verify, token.strip())

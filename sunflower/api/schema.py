@@ -14,6 +14,9 @@ from sunflower.api.devices.mutations import DeviceMutations
 from sunflower.api.devices.queries import DeviceQueries
 from sunflower.api.devices.types import DeviceType
 from sunflower.api.errors import DomainErrorMasking, log_unexpected
+from sunflower.api.gate.mutations import GateMutations
+from sunflower.api.gate.queries import GateQueries
+from sunflower.api.gate.subscriptions import GateSubscriptions
 from sunflower.api.registries.imports import ImportJobType, ImportMutations, ImportQueries
 from sunflower.api.registries.mutations import RegistryMutations
 from sunflower.api.registries.queries import RegistryQueries
@@ -28,9 +31,10 @@ class NodeQueries:
 
 
 Query = merge_types(
-    "Query", (NodeQueries, ViewerQueries, DeviceQueries, AuditQueries, RegistryQueries, ImportQueries)
+    "Query", (NodeQueries, ViewerQueries, DeviceQueries, AuditQueries, RegistryQueries, ImportQueries, GateQueries)
 )
-Mutation = merge_types("Mutation", (DeviceMutations, RegistryMutations, ImportMutations))
+Mutation = merge_types("Mutation", (DeviceMutations, RegistryMutations, ImportMutations, GateMutations))
+Subscription = merge_types("Subscription", (GateSubscriptions,))
 
 
 class _Schema(strawberry.Schema):
@@ -44,6 +48,7 @@ def schema() -> strawberry.Schema:
     return _Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[DeviceType, AuditEntryType, PersonType, HouseholdType, EntityType, ImportJobType],
         extensions=[
             lambda: QueryDepthLimiter(max_depth=get_settings().max_query_depth),

@@ -31,3 +31,8 @@ def get(bucket_name: str, key: str) -> bytes:
         return s3.get_object(Bucket=bucket(bucket_name), Key=key)["Body"].read()
     except s3.exceptions.NoSuchKey:
         raise NotFound(f"no object {key} in {bucket_name}") from None
+
+
+def delete(bucket_name: str, key: str) -> None:
+    """Remove an object (in an unversioned bucket: for good). Deleting a missing key is not an error."""
+    client("s3").delete_object(Bucket=bucket(bucket_name), Key=key)

@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     device_clock_skew_s: int = 300
     device_secret_grace_s: int = 24 * 3600
 
+    # Gate access: how long access events are kept (DynamoDB TTL), how often a warm function asks
+    # whether its community's gallery has a new version, and which function turns enrollment photos
+    # into templates ("" = in this process; the API function names the gate function, which has
+    # the models layer).
+    gate_event_retention_days: int = 180
+    gate_gallery_refresh_s: float = 10.0
+    face_encoder_function: str = ""
+
     # Secret that makes pagination cursors tamper-evident (not confidential data).
     cursor_secret: str = "sunflower-local-cursor-secret"
 
@@ -33,7 +41,8 @@ class Settings(BaseSettings):
     max_query_depth: int = 10
     max_aliases: int = 15
     max_tokens: int = 2000
-    max_body_bytes: int = 1_000_000
+    # Enrollment photos travel base64 in GraphQL variables; Lambda itself takes at most 6 MB.
+    max_body_bytes: int = 6_000_000
 
     log_level: str = "INFO"
 

@@ -20,6 +20,15 @@ Encrypt = Callable[[bytes, dict[str, str]], bytes]
 Decrypt = Callable[[bytes, dict[str, str]], bytes]
 
 
+class DeviceRejected(Unauthenticated):
+    """A device request that did not authenticate; `reason` is stable (UNSIGNED, CLOCK_SKEW,
+    UNKNOWN_DEVICE, BAD_SIGNATURE, DISABLED, REPLAYED), the message says what to fix."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class DeviceService:
     def __init__(
         self,
@@ -89,22 +98,23 @@ class DeviceService:
         """The device that signed this request, or Unauthenticated saying what is wrong with it."""
         missing = [h for h in device_signature.HEADERS if not headers.get(h)]
         if missing:
-            raise Unauthenticated(f"unsigned device request: missing header(s) {', '.join(missing)}")
+            raise DeviceRejected("UNSIGNED", f"unsigned device request: missing header(s) {', '.join(missing)}")
         device_id = headers[device_signature.DEVICE_ID]
         timestamp, nonce = headers[device_signature.TIMESTAMP], headers[device_signature.NONCE]
         signed_at = _parse_timestamp(timestamp)
         now = self._clock()
         if abs(now - signed_at) > self._skew:
-            raise Unauthenticated(
+            raise DeviceRejected(
+                "CLOCK_SKEW",
                 f"request timestamp is {abs(now - signed_at).total_seconds():.0f} s from server time; "
                 f"at most {self._skew.total_seconds():.0f} s is accepted (check the device clock)"
             )
         if not 16 <= len(nonce) <= 64:
-            raise Unauthenticated("nonce must be 16 to 64 characters")
+            raise DeviceRejected("UNSIGNED", "nonce must be 16 to 64 characters")
         try:
             device, stored = self._repo.get_with_secrets(device_id)
         except NotFound:
-            raise Unauthenticated(f"unknown device {device_id}") from None
+            raise DeviceRejected("UNKNOWN_DEVICE", f"unknown device {device_id}") from None
         args = (method, path, timestamp, nonce, body)
         signature = headers[device_signature.SIGNATURE]
         valid = device_signature.matches(self._open(device_id, stored.current), signature, *args) or (
@@ -114,12 +124,19 @@ class DeviceService:
             and device_signature.matches(self._open(device_id, stored.previous), signature, *args)
         )
         if not valid:
-            raise Unauthenticated("device signature does not match (wrong secret, or body/path changed in transit)")
+            raise DeviceRejected("BAD_SIGNATURE", "device signature does not match (wrong secret, or body/path changed in transit)")
         if device.status is not DeviceStatus.ACTIVE:
-            raise Unauthenticated(f"device {device_id} is {device.status.value}")
+            raise DeviceRejected("DISABLED", f"device {device_id} is {device.status.value}")
         if not self._repo.claim_nonce(device_id, nonce, signed_at + 2 * self._skew):
-            raise Unauthenticated("replayed request: this nonce was already used")
+            raise DeviceRejected("REPLAYED", "replayed request: this nonce was already used")
         return device
+
+    def find(self, device_id: str) -> Device | None:
+        """A device by id for system use (gates resolving their community); None if unknown."""
+        try:
+            return self._repo.get(device_id)
+        except NotFound:
+            return None
 
     def heartbeat(self, device: Device, firmware: str | None) -> datetime:
         if firmware is not None and len(firmware) > 64:
@@ -143,7 +160,7 @@ def _parse_timestamp(value: str) -> datetime:
     try:
         return datetime.fromtimestamp(int(value), UTC)
     except (ValueError, OverflowError, OSError):
-        raise Unauthenticated(f"{device_signature.TIMESTAMP} must be Unix seconds, got {value[:32]!r}") from None
+        raise DeviceRejected("UNSIGNED", f"{device_signature.TIMESTAMP} must be Unix seconds, got {value[:32]!r}") from None
 
 
 def _require_admin(principal: Principal) -> None:

@@ -202,7 +202,7 @@ def _ignore_in_git(target: Path) -> None:
 
 def _run(cmd: list[str], cwd: str | None = None) -> None:
     try:
-        subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True)
     except FileNotFoundError:
         raise RuntimeError(f"{cmd[0]} is not installed") from None
     except subprocess.CalledProcessError as exc:

@@ -130,6 +130,9 @@ class FunctionSpec:
     sqs: tuple[tuple[str, int, bool], ...] = ()  # (queue logical id, batch size, partial batch failures)
     schedules: tuple[str, ...] = ()  # rate(...) expressions
     http: bool = False
+    # HTTP API route keys as API Gateway names them: "$default" for '*', else "POST /devices/..."
+    routes: tuple[str, ...] = ()
+    layers: tuple[str, ...] = ()  # logical ids of its Lambda layers (none are built locally)
 
     @property
     def module_and_function(self) -> tuple[str, str]:
@@ -240,8 +243,20 @@ def _lifecycle_rules(props: dict) -> tuple[dict, ...]:
     return tuple(rules)
 
 
+def _route_key(event: Any) -> str:
+    """The route key of an httpApi event: '*' -> "$default", "post /x" or {method, path} -> "POST /x"."""
+    if isinstance(event, dict):
+        method, path = str(event.get("method", "*")), str(event["path"])
+    elif event.strip() == "*":
+        return "$default"
+    else:
+        method, _, path = event.strip().partition(" ")
+    method = method.strip().upper()
+    return f"{'ANY' if method == '*' else method} {path.strip()}"
+
+
 def _function(name: str, spec: dict, provider: dict) -> FunctionSpec:
-    sqs, schedules, http = [], [], False
+    sqs, schedules, routes, http = [], [], [], False
     for event in spec.get("events", []):
         if "sqs" in event:
             source = event["sqs"]
@@ -254,7 +269,10 @@ def _function(name: str, spec: dict, provider: dict) -> FunctionSpec:
         elif "schedule" in event:
             rate = event["schedule"]
             schedules.append(rate["rate"] if isinstance(rate, dict) else rate)
-        elif "httpApi" in event or "http" in event:
+        elif "httpApi" in event:
+            http = True
+            routes.append(_route_key(event["httpApi"]))
+        elif "http" in event:
             http = True
         else:
             raise ValueError(f"function {name}: event {sorted(event)} has no local counterpart yet")
@@ -265,11 +283,13 @@ def _function(name: str, spec: dict, provider: dict) -> FunctionSpec:
         sqs=tuple(sqs),
         schedules=tuple(schedules),
         http=http,
+        routes=tuple(routes),
+        layers=tuple(_ref(layer) if isinstance(layer, dict) else str(layer) for layer in spec.get("layers", [])),
     )
 
 
 def load(path: Path = SERVERLESS_YML, *, stage: str = "local", region: str | None = None) -> Catalog:
-    raw = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    raw = yaml.load(path.read_text(), Loader=_CfnLoader)  # a SafeLoader subclass
     raw.setdefault("provider", {})["stage"] = stage
     doc = _resolve_variables(raw, stage)
     provider = doc["provider"]

@@ -6,6 +6,9 @@
   resident              only themselves (custom:person_id), in full
   system                everything (imports, other domains' services)
 
+The police watchlist flag is set and seen by the police only: everyone else reads it as unknown, so
+nobody else learns that someone is flagged.
+
 Masked: the id number keeps its first 6 and last 4 characters, the phone its first 3 and last 4,
 and the registered (户籍) address is withheld. Credit records of public categories are visible to
 anyone signed in; the others to police, officials and the subject.
@@ -50,16 +53,27 @@ def person_visibility(viewer: Principal, person: Person, purpose: str) -> Visibi
         best = Visibility.FULL if _stated(purpose) else Visibility.MASKED
     if viewer.has_any(Role.RESIDENT) and viewer.id == person.id:
         best = Visibility.FULL
-    if best is Visibility.NONE and viewer.has_any(*COMMUNITY_SCOPED) and viewer.community_id:
-        if person.community_id == viewer.community_id:
-            best = Visibility.MASKED
+    if (best is Visibility.NONE and viewer.has_any(*COMMUNITY_SCOPED) and viewer.community_id
+            and person.community_id == viewer.community_id):
+        best = Visibility.MASKED
     return best
 
 
-def view(person: Person, visibility: Visibility) -> PersonView:
+def may_know_watchlist(viewer: Principal | None) -> bool:
+    return viewer is not None and (viewer.kind is PrincipalKind.SYSTEM or viewer.has_any(Role.POLICE))
+
+
+def view(person: Person, visibility: Visibility, viewer: Principal | None = None) -> PersonView:
+    """The person as `viewer` may see them; the watchlist flag only for those who may know it."""
+    flag = person.watchlisted if may_know_watchlist(viewer) else None
     if visibility is Visibility.FULL:
-        return PersonView(person, False, person.id_number, person.phone, person.registered_address)
-    return PersonView(person, True, mask_id_number(person.id_number), mask_phone(person.phone), None)
+        return PersonView(person, False, person.id_number, person.phone, person.registered_address, flag)
+    return PersonView(person, True, mask_id_number(person.id_number), mask_phone(person.phone), None, flag)
+
+
+def require_police(actor: Principal, what: str) -> None:
+    if not actor.has_any(Role.POLICE):
+        raise PermissionDenied(f"only the police {what}")
 
 
 def require_person_writer(actor: Principal, community_id: str | None) -> None:

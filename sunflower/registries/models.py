@@ -80,14 +80,56 @@ class Person:
     relationship: Relationship | None = None
     history: tuple[StatusChange, ...] = ()
     merged_into: str | None = None
+    watchlisted: bool = False  # on the police watchlist; shown to the police only
     version: int = 1
 
     @property
     def community_id(self) -> str | None:
         return self.current_address.community_id if self.current_address and self.current_address.community_id else None
 
+    @property
+    def active(self) -> bool:
+        """Living at their registered situation: any other status (moved out, deceased, merged) is not."""
+        return self.status is PersonStatus.RESIDENT and self.merged_into is None
+
     def changed(self, **changes) -> "Person":
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Residency:
+    """Where a person lives and whether they still count as living there, as the gate checks it."""
+
+    person_id: str
+    community_id: str | None
+    active: bool
+    watchlisted: bool
+
+    @classmethod
+    def of(cls, person: Person) -> "Residency":
+        return cls(person.id, person.community_id, person.active, person.watchlisted)
+
+
+@dataclass(frozen=True)
+class ResidencyChange:
+    """A person left a community (their current address's community changed) or stopped being active.
+
+    `previous_community_id` is where they were counted before the write, `community_id` and `active`
+    what holds after it. Becoming active again, or gaining a community while having none, is no change.
+    """
+
+    person_id: str
+    previous_community_id: str | None
+    community_id: str | None
+    active: bool
+
+    @classmethod
+    def between(cls, before: Person, after: Person) -> "ResidencyChange | None":
+        left = before.community_id is not None and after.community_id != before.community_id
+        stopped = before.active and not after.active
+        if not (left or stopped):
+            return None
+        return cls(after.id, before.community_id, after.community_id, after.active)
 
 
 @dataclass(frozen=True)
@@ -216,6 +258,7 @@ class PersonView:
     id_number: str
     phone: str | None
     registered_address: Address | None
+    watchlisted: bool | None = None  # None unless the viewer may know (the police)
     full: bool = field(init=False)
 
     def __post_init__(self) -> None:

@@ -105,6 +105,7 @@ def _person_data(p: Person) -> dict[str, Any]:
             {"status": h.status.value, "at": h.at.isoformat(), "by": h.by, "reason": h.reason} for h in p.history
         ],
         "merged_into": p.merged_into,
+        "watchlisted": p.watchlisted,
     }
 
 
@@ -129,6 +130,7 @@ def _person(item: _Item) -> Person:
             for h in d.get("history", [])
         ),
         merged_into=d.get("merged_into"),
+        watchlisted=bool(d.get("watchlisted", False)),
         version=int(item.version or 1),
     )
 
@@ -351,9 +353,10 @@ class PersonRepository:
         except _Item.DoesNotExist:
             raise NotFound(f"no person {person_id}") from None
 
-    def get_many(self, person_ids: Iterable[str]) -> dict[str, Person]:
+    def get_many(self, person_ids: Iterable[str], *, consistent: bool = False) -> dict[str, Person]:
+        """One BatchGetItem per 100 distinct ids (and a retry for any the table left unprocessed)."""
         keys = [_person_key(i) for i in dict.fromkeys(person_ids) if i]
-        return {p.id: p for p in map(_person, _Item.batch_get(keys))}
+        return {p.id: p for p in map(_person, _Item.batch_get(keys, consistent_read=consistent))}
 
     def ids_by_id_number(self, id_numbers: Iterable[str]) -> dict[str, str]:
         keys = [_id_number_key(n) for n in dict.fromkeys(id_numbers)]

@@ -35,6 +35,8 @@ from sunflower.registries.models import (
     PersonStatus,
     PersonView,
     Relationship,
+    Residency,
+    ResidencyChange,
     StatusChange,
     SubjectType,
 )
@@ -47,6 +49,9 @@ from sunflower.registries.repository import (
 from sunflower.registries.uscc import parse_credit_code
 
 UNSTATED = "not stated"
+WATCHLIST_REASON_MAX = 200
+
+ResidencyListener = Callable[[list[ResidencyChange]], None]
 
 
 class RowStatus(StrEnum):
@@ -106,6 +111,7 @@ class RegistryService:
         self._audit = audit
         self._clock = clock
         self._zone = ZoneInfo(zone)
+        self._residency_listeners: list[ResidencyListener] = []
 
     def today(self) -> date:
         return self._clock().astimezone(self._zone).date()
@@ -149,7 +155,7 @@ class RegistryService:
         for person in persons:
             visibility = access.person_visibility(viewer, person, purpose)
             if visibility is not Visibility.NONE:
-                views[person.id] = access.view(person, visibility)
+                views[person.id] = access.view(person, visibility, viewer)
         if views:
             self._audit.record_many(
                 [self._event(viewer, AuditAction.READ, "person", pid, purpose, fields="masked" if v.masked else "full")
@@ -172,7 +178,7 @@ class RegistryService:
         outcome = self._import_persons(actor, [Row(0, fields)], purpose or "register person")[0]
         if outcome.status is not RowStatus.ACCEPTED:
             raise AlreadyExists("; ".join(outcome.reasons) or "registered meanwhile by someone else")
-        return access.view(self._persons.get(outcome.record_id), Visibility.FULL)
+        return access.view(self._persons.get(outcome.record_id), Visibility.FULL, actor)
 
     def update_person(self, actor: Principal, person_id: str, fields: Mapping[str, str], purpose: str) -> PersonView:
         """Change the given fields (others keep their value); the id number still decides sex and birth date."""
@@ -183,12 +189,13 @@ class RegistryService:
         access.require_person_writer(actor, draft.current_address.community_id if draft.current_address else None)
         changed = _apply(current, draft, self._clock())
         if changed == current:
-            return access.view(current, Visibility.FULL)
+            return access.view(current, Visibility.FULL, actor)
         self._audit.record(self._event(actor, AuditAction.UPDATE, "person", person_id, purpose or "update person"))
         saved = self._persons.save(changed, current)
         if (saved.household_id, saved.relationship) != (current.household_id, current.relationship):
             self._join_households([saved])  # as an import does: the household lists its members
-        return access.view(saved, Visibility.FULL)
+        self._residency_changed([(current, saved)])
+        return access.view(saved, Visibility.FULL, actor)
 
     def change_person_status(
         self, actor: Principal, person_id: str, status: PersonStatus, reason: str, purpose: str
@@ -200,7 +207,7 @@ class RegistryService:
         if current.status in (PersonStatus.MERGED, PersonStatus.DECEASED):
             raise InvalidState(f"the record is {current.status.value}; it cannot change status any more")
         if current.status is status:
-            return access.view(current, Visibility.FULL)
+            return access.view(current, Visibility.FULL, actor)
         if not reason.strip():
             raise ValidationFailed.on("reason", "say why the status changes (e.g. 迁往南岗区)")
         now = self._clock()
@@ -208,7 +215,9 @@ class RegistryService:
             status=status, updated_at=now, history=(*current.history, StatusChange(status, now, actor.audit_name, reason.strip()))
         )
         self._audit.record(self._event(actor, AuditAction.UPDATE, "person", person_id, purpose or f"status {status.value}"))
-        return access.view(self._persons.save(changed, current), Visibility.FULL)
+        saved = self._persons.save(changed, current)
+        self._residency_changed([(current, saved)])
+        return access.view(saved, Visibility.FULL, actor)
 
     def merge_persons(self, actor: Principal, keep_id: str, duplicate_id: str, purpose: str) -> PersonView:
         """Fold a duplicate record into the one to keep: its entities and credit records move over."""
@@ -238,17 +247,72 @@ class RegistryService:
             registered_address=keep.registered_address or duplicate.registered_address,
             household_id=keep.household_id or duplicate.household_id,
             relationship=keep.relationship or duplicate.relationship,
+            watchlisted=keep.watchlisted or duplicate.watchlisted,  # one person: a flag on either stays
             updated_at=now,
         )
         kept = self._persons.save(filled, keep) if filled != keep else keep
-        self._persons.save(
+        gone = self._persons.save(
             duplicate.changed(
                 status=PersonStatus.MERGED, merged_into=keep_id, updated_at=now,
                 history=(*duplicate.history, StatusChange(PersonStatus.MERGED, now, actor.audit_name, f"merged into {keep_id}")),
             ),
             duplicate,
         )
-        return access.view(kept, Visibility.FULL)
+        self._residency_changed([(keep, kept), (duplicate, gone)])
+        return access.view(kept, Visibility.FULL, actor)
+
+    def set_watchlist(self, actor: Principal, person_id: str, watchlisted: bool, reason: str, purpose: str) -> PersonView:
+        """Put a person on the police watchlist or take them off it (police only); the same again writes nothing."""
+        access.require_police(actor, "put persons on the watchlist or take them off it")
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValidationFailed.on("reason", "say why (e.g. the case number)")
+        if len(reason) > WATCHLIST_REASON_MAX:
+            raise ValidationFailed.on("reason", f"is longer than {WATCHLIST_REASON_MAX} characters")
+        current = self._persons.get(person_id)
+        if current.status is PersonStatus.MERGED:
+            raise InvalidState(f"the record was merged into {current.merged_into}; flag that record instead")
+        visibility = access.person_visibility(actor, current, purpose)  # the police: masked at least
+        if current.watchlisted is watchlisted:  # nothing to write; returning the record is still a read
+            self._audit.record(self._event(actor, AuditAction.READ, "person", person_id, purpose,
+                                           fields="masked" if visibility is Visibility.MASKED else "full",
+                                           what="watchlist already so"))
+            return access.view(current, visibility, actor)
+        self._audit.record(self._event(
+            actor, AuditAction.UPDATE, "person", person_id, purpose or ("watchlist" if watchlisted else "off the watchlist"),
+            watchlisted=str(watchlisted).lower(), reason=reason,
+        ))
+        saved = self._persons.save(current.changed(watchlisted=watchlisted, updated_at=self._clock()), current)
+        return access.view(saved, visibility, actor)
+
+    # --- residency (for the gate) ----------------------------------------------------------------
+
+    def residency(self, person_ids: Iterable[str]) -> dict[str, Residency]:
+        """Community, activity and watchlist flag of each known person; unknown ids are left out.
+
+        A system read made on every gate match: one strongly consistent BatchGetItem per 100 ids.
+        Not audited per call, because the gate's own access event records the decision it served.
+        """
+        return {pid: Residency.of(p) for pid, p in self._persons.get_many(person_ids, consistent=True).items()}
+
+    def on_residency_change(self, listener: ResidencyListener) -> None:
+        """Call `listener` after each write that moves persons out of a community or makes them inactive.
+
+        It gets the changes of one write at once: one person for update_person and change_person_status,
+        the duplicate for merge_persons, every such row of a chunk for the person import. A listener that
+        raises makes the call raise after the write is kept (later listeners are not called); callers retry,
+        as writes are idempotent. A retry that finds the write already done changes nothing and calls no
+        listener, so a listener that must not miss a change should also reconcile through `residency`.
+        """
+        self._residency_listeners.append(listener)
+
+    def _residency_changed(self, writes: Iterable[tuple[Person, Person]]) -> None:
+        """Tell the listeners about the (before, after) pairs that changed someone's residency."""
+        changes = [c for before, after in writes if (c := ResidencyChange.between(before, after)) is not None]
+        if not changes:
+            return
+        for listener in list(self._residency_listeners):
+            listener(list(changes))
 
     # --- legal entities ----------------------------------------------------------------------
 
@@ -422,15 +486,17 @@ class RegistryService:
                 RowOutcome(row.line, RowStatus.REJECTED, reasons) if person.id in taken
                 else RowOutcome(row.line, RowStatus.ACCEPTED, record_id=person.id)
             )
+        saved: list[tuple[Person, Person]] = []
         for changed, current in changes:
             row = valid[current.id_number][0]
             try:
-                self._persons.save(changed, current)
+                saved.append((current, self._persons.save(changed, current)))
                 outcomes[index_of[id(row)]] = RowOutcome(row.line, RowStatus.ACCEPTED, record_id=current.id)
             except DomainError as exc:
                 outcomes[index_of[id(row)]] = RowOutcome(row.line, RowStatus.REJECTED, (exc.message,))
-        written = [p for p in new if p.id not in taken] + [c for c, _ in changes]
+        written = [p for p in new if p.id not in taken] + [after for _, after in saved]
         self._join_households(written)
+        self._residency_changed(saved)  # once for the whole chunk
         return [outcomes[i] for i in range(len(rows))]
 
     def _join_households(self, persons: list[Person]) -> None:
@@ -613,7 +679,7 @@ def _decision(draft: drafts.CreditDraft) -> tuple[str, str]:
     if draft.decision_number:
         return draft.department, draft.decision_number
     digest = hashlib.sha256(
-        "|".join([draft.subject_key, draft.category.value, draft.decided_on.isoformat(), draft.summary]).encode()
+        f"{draft.subject_key}|{draft.category.value}|{draft.decided_on.isoformat()}|{draft.summary}".encode()
     ).hexdigest()[:20]
     return draft.department, f"auto:{digest}"
 

@@ -224,3 +224,82 @@ def test_listing_entities_with_representatives_and_profiles_costs_the_same_reque
     # one Query for the page, one BatchGetItem each for people and profiles, and the audit entries
     # of the people read: GetItem of the chain head and one transaction per 99 entries
     assert sorted(calls) == sorted(["Query", "BatchGetItem", "BatchGetItem", "GetItem", "TransactWriteItems"])
+
+
+# --- the police watchlist ------------------------------------------------------------------------
+
+
+def _person_id(api, id_number: str) -> str:
+    token = api.token("police", user="lookup")
+    return api.data("PersonByIdNumber", {"idNumber": id_number}, token=token)["personByIdNumber"]["id"]
+
+
+def _set_watchlist(api, token: str, person_id: str, watchlisted: bool, reason: str = "网上追逃 A2026-17") -> dict:
+    return api.run("SetWatchlist", {"input": {"personId": person_id, "watchlisted": watchlisted, "reason": reason}},
+                   token=token)
+
+
+def test_the_police_put_a_person_on_the_watchlist_and_take_them_off_it(api, district):
+    # given a police officer stating a case, and a resident
+    api.client.headers["X-Purpose"] = quote("刑侦 2026-0113")
+    token = api.token("police", user="officer-7")
+    person_id = _person_id(api, district["ids"][0])
+
+    # when they flag the resident, then the answer and every later read show the flag
+    flagged = _set_watchlist(api, token, person_id, True)["data"]["setWatchlist"]
+    assert (flagged["__typename"], flagged["id"], flagged["watchlisted"]) == ("Person", person_id, True)
+    read = api.data("PersonByIdNumber", {"idNumber": district["ids"][0]}, token=token)["personByIdNumber"]
+    assert read["watchlisted"] is True
+
+    # and when they clear it, it is cleared
+    cleared = _set_watchlist(api, token, person_id, False, "A2026-17 结案")["data"]["setWatchlist"]
+    assert cleared["watchlisted"] is False
+    read = api.data("PersonByIdNumber", {"idNumber": district["ids"][0]}, token=token)["personByIdNumber"]
+    assert read["watchlisted"] is False
+
+
+def test_the_watchlist_change_is_audited_with_its_reason(api, district):
+    api.client.headers["X-Purpose"] = quote("刑侦 2026-0113")
+    person_id = _person_id(api, district["ids"][1])
+
+    _set_watchlist(api, api.token("police", user="officer-8"), person_id, True, "A2026-18")
+
+    entries = api.data(
+        "AuditEntries", {"filter": {"actor": "person:officer-8"}}, token=api.token("auditor", user="aud")
+    )["auditEntries"]["edges"]
+    assert [(e["node"]["action"], e["node"]["purpose"]) for e in entries] == [("UPDATE", "刑侦 2026-0113")]
+
+
+def test_a_watchlist_change_without_a_reason_is_a_validation_error(api, district):
+    person_id = _person_id(api, district["ids"][0])
+
+    result = _set_watchlist(api, api.token("police", user="officer-9"), person_id, True, "  ")["data"]["setWatchlist"]
+
+    assert result["__typename"] == "ValidationError"
+    assert [f["field"] for f in result["fields"]] == ["reason"]
+
+
+@pytest.mark.parametrize("role", ["property_manager", "community_staff", "official"])
+def test_other_roles_cannot_set_the_watchlist_and_see_the_flag_as_null(api, district, role):
+    # given a flagged resident of COMMUNITY
+    person_id = _person_id(api, district["ids"][0])
+    _set_watchlist(api, api.token("police", user="officer-7"), person_id, True)
+    token = api.token(role, user=f"{role}-1", community=COMMUNITY)
+
+    # when someone of another role tries to clear the flag, they are refused
+    refused = _set_watchlist(api, token, person_id, False)
+    assert refused["data"] is None
+    assert refused["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+
+    # and when they read the resident, the flag is null: they cannot tell flagged from not flagged
+    api.client.headers["X-Purpose"] = quote("走访 2026-5")
+    edges = api.data("Persons", {"communityId": COMMUNITY}, token=token)["persons"]["edges"]
+    assert len(edges) == 3
+    assert {e["node"]["watchlisted"] for e in edges} == {None}
+    assert services_person(district["ids"][0]).watchlisted is True
+
+
+def services_person(id_number: str):
+    from sunflower.container import services
+
+    return services().registries.person_by_id_number(SYSTEM, id_number, "test check").person

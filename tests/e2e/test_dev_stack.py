@@ -154,3 +154,39 @@ def test_registry_import_from_the_command_line_ends_with_the_report(stack, tmp_p
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert (report["status"], report["accepted"], report["rejected"]) == ("succeeded", 2, 1)
+
+
+def test_gate_enroll_and_check_from_the_command_line(stack):
+    import base64
+
+    from factories import new_id_number
+
+    from sunflower.gate import modelstore
+
+    stack.start()
+    community = "pf-e2e-gate"
+    registered = httpx.post(
+        f"{stack.url}/graphql",
+        json={"query": "mutation($i: PersonInput!) { registerPerson(input: $i) { ... on Person { id } } }",
+              "variables": {"i": {"name": "门禁测试", "idNumber": new_id_number(),
+                                  "currentAddress": {"communityId": community, "community": "测试社区"}}}},
+        headers={"Authorization": f"Bearer {stack.token('official')}", "X-Purpose": "e2e"}, timeout=10,
+    ).json()
+    # GraphQL ids are Relay global ids ("Person:<id>", base64); the registry's own id is inside.
+    person_id = base64.b64decode(registered["data"]["registerPerson"]["id"]).decode().split(":", 1)[1]
+    photos = modelstore.photo_dir() / "face_recognition"
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*SUNFLOWER, "gate", *args, "--data-dir", str(stack.data_dir)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    enrolled = cli("enroll", "--community", community, "--person", person_id, "--consent-method", "in_person",
+                   str(photos / "obama.jpg"), str(photos / "obama2.jpg"))
+    resident = cli("check", "--community", community, str(photos / "obama3.jpg"))
+    stranger = cli("check", "--community", community, str(photos / "biden.jpg"))
+
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert json.loads(enrolled.stdout)["templates"] == 2
+    assert resident.returncode == 0, resident.stderr
+    assert json.loads(resident.stdout)["personId"] == person_id
+    assert stranger.returncode == 1 and json.loads(stranger.stdout)["reason"] == "NO_MATCH"

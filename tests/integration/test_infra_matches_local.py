@@ -104,3 +104,86 @@ def test_the_local_event_wiring_is_the_deployed_one(local_cloud, template):
     assert rules == {rate for f in local_cloud.catalog.functions.values() for rate in f.schedules}
     mappings = _of_type(template, "AWS::Lambda::EventSourceMapping")
     assert len(mappings) == sum(len(f.sqs) for f in local_cloud.catalog.functions.values())
+    route_keys = sorted(p["RouteKey"] for p in _of_type(template, "AWS::ApiGatewayV2::Route").values())
+    assert route_keys == sorted(r for f in local_cloud.catalog.functions.values() for r in f.routes)
+
+
+def _function(template: dict, name: str) -> tuple[str, dict]:
+    """(logical id, properties) of the deployed function `name` (its key under `functions:`)."""
+    for logical_id, props in _of_type(template, "AWS::Lambda::Function").items():
+        if props["FunctionName"] == f"{DEPLOYED_PREFIX}{name}":
+            return logical_id, props
+    raise AssertionError(f"no function {name} in the template")
+
+
+def _refs(node) -> set[str]:
+    """Every logical id a template fragment names with Ref or Fn::GetAtt."""
+    if isinstance(node, dict):
+        found = {node["Ref"]} if isinstance(node.get("Ref"), str) else set()
+        if isinstance(node.get("Fn::GetAtt"), list):
+            found.add(node["Fn::GetAtt"][0])
+        return found.union(*(_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(item) for item in node))
+    return set()
+
+
+def test_the_gate_table_expires_access_events_and_has_both_indexes(local_cloud, template):
+    from sunflower.common.settings import get_settings
+
+    deployed = template["Resources"]["GateTable"]["Properties"]
+    assert deployed["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert deployed["SSESpecification"]["SSEType"] == "KMS" and deployed["DeletionProtectionEnabled"] is True
+    name = get_settings().resource("gate")
+    assert name == _local(deployed["TableName"])
+    dynamodb = boto3.client("dynamodb")
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    indexes = {i["IndexName"]: i for i in dynamodb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]}
+    assert sorted(indexes) == ["gsi1", "gsi2"]
+    assert all(i["Projection"]["ProjectionType"] == "ALL" for i in indexes.values())
+
+
+def test_the_galleries_bucket_is_not_versioned_so_a_deleted_gallery_is_gone(local_cloud, template):
+    from sunflower.common.settings import get_settings
+
+    deployed = template["Resources"]["GalleriesBucket"]["Properties"]
+    assert "VersioningConfiguration" not in deployed
+    assert deployed["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["BucketKeyEnabled"] is True
+    assert deployed["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    name = get_settings().bucket("galleries")
+    assert name == _local(deployed["BucketName"])
+    s3 = boto3.client("s3")
+    assert "Status" not in s3.get_bucket_versioning(Bucket=name)
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+    assert [r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] for r in rules] == [1]
+    policies = [p for p in _of_type(template, "AWS::S3::BucketPolicy").values() if p["Bucket"] == {"Ref": "GalleriesBucket"}]
+    assert [s["Sid"] for p in policies for s in p["PolicyDocument"]["Statement"]] == ["TlsOnly"]
+
+
+def test_the_gate_function_has_the_three_layers_its_routes_and_a_warm_instance(local_cloud, template):
+    resources = template["Resources"]
+    logical_id, gate = _function(template, "gateCheck")
+    assert gate["Handler"] == "functions/gate_check.handler"
+    assert gate["Layers"] == [{"Ref": "DepsLambdaLayer"}, {"Ref": "MlLambdaLayer"}, {"Ref": "ModelsLambdaLayer"}]
+    for layer, artifact in (("MlLambdaLayer", "ml-layer.zip"), ("ModelsLambdaLayer", "models-layer.zip")):
+        assert resources[layer]["Properties"]["Content"]["S3Key"].endswith("/" + artifact)
+    assert (gate["MemorySize"], gate["Timeout"]) == (2048, 10)
+    assert gate["Environment"]["Variables"]["SUNFLOWER_MODEL_DIR"] == "/opt/models/face"
+    assert gate["Role"] == {"Fn::GetAtt": ["GateCheckRole", "Arn"]}
+    local = local_cloud.catalog.functions["gateCheck"]
+    assert local.layers == ("DepsLambdaLayer", "MlLambdaLayer", "ModelsLambdaLayer")
+
+    aliases = [p for p in _of_type(template, "AWS::Lambda::Alias").values() if p["FunctionName"] == {"Ref": logical_id}]
+    assert [a["ProvisionedConcurrencyConfig"]["ProvisionedConcurrentExecutions"] for a in aliases] == [1]
+    integrations = {k for k, p in _of_type(template, "AWS::ApiGatewayV2::Integration").items() if logical_id in _refs(p)}
+    routes = {p["RouteKey"] for p in _of_type(template, "AWS::ApiGatewayV2::Route").values() if _refs(p["Target"]) & integrations}
+    assert routes == {"POST /devices/gates/{gateId}/check", "POST /devices/gates/{gateId}/check/{method}"}
+    assert routes == set(local.routes)
+
+    # The API hands enrolment photos to it by name, and may invoke it.
+    _, api = _function(template, "api")
+    assert api["Environment"]["Variables"]["SUNFLOWER_FACE_ENCODER_FUNCTION"] == gate["FunctionName"]
+    assert _local(gate["FunctionName"]) == local_cloud.catalog.function_name(local)
+    statements = resources["ApiRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert any(s["Action"] == "lambda:InvokeFunction" and logical_id in _refs(s["Resource"]) for s in statements)

@@ -83,6 +83,13 @@ class CreditRecordInput:
     publicity_until: date | None = None
 
 
+@strawberry.input(name="SetWatchlistInput")
+class SetWatchlistInput:
+    person_id: relay.GlobalID
+    watchlisted: bool
+    reason: str = strawberry.field(description="Why, e.g. the case number (1 to 200 characters); kept in the audit log.")
+
+
 def _fields(value: object, *, address_prefixes: dict[str, str] | None = None) -> dict[str, str]:
     """An input as the canonical text fields the registry validates (drafts.py): one path for every rule."""
     fields: dict[str, str] = {}
@@ -148,6 +155,18 @@ class RegistryMutations:
         return mutate(
             lambda: ctx.services.registries.merge_persons(
                 ctx.require_principal(), _id(keep_id, "Person"), _id(duplicate_id, "Person"), ctx.purpose
+            ),
+            PersonType.of,
+        )
+
+    @strawberry.mutation(
+        extensions=roles(Role.POLICE), description="Put a person on the police watchlist or take them off it."
+    )
+    def set_watchlist(self, info: Info, input: SetWatchlistInput) -> PersonPayload:
+        ctx = info.context
+        return mutate(
+            lambda: ctx.services.registries.set_watchlist(
+                ctx.require_principal(), _id(input.person_id, "Person"), input.watchlisted, input.reason, ctx.purpose
             ),
             PersonType.of,
         )

@@ -152,6 +152,9 @@ class PersonType(relay.Node):
     status_history: list[StatusChangeType]
     relationship_to_head: RelationshipEnum | None
     merged_into_id: str | None
+    watchlisted: bool | None = strawberry.field(
+        description="Whether this person is on the police watchlist: shown to the police, null for everyone else."
+    )
     updated_at: datetime
     household_id: strawberry.Private[str | None]
 
@@ -172,6 +175,7 @@ class PersonType(relay.Node):
             status_history=[StatusChangeType.of(h) for h in p.history],
             relationship_to_head=p.relationship,
             merged_into_id=p.merged_into,
+            watchlisted=view.watchlisted,
             updated_at=p.updated_at,
             household_id=p.household_id,
         )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from sunflower.gate.face.imaging import similarity_transform, warp_affine
 
 # The standard ArcFace (insightface) template for a 112x112 crop.
 ARCFACE_TEMPLATE = np.array(
@@ -17,25 +18,12 @@ ARCFACE_TEMPLATE = np.array(
     dtype=np.float32,
 )
 
-
-def similarity_transform(points: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """2x3 rotation + uniform scale + translation mapping `points` onto `template`, least squares."""
-    # A huge reprojection threshold makes RANSAC keep all five points, and the Levenberg-Marquardt
-    # refinement then gives the least-squares similarity (what insightface's umeyama computes).
-    matrix, _ = cv2.estimateAffinePartial2D(
-        points.astype(np.float32),
-        template.astype(np.float32),
-        method=cv2.RANSAC,
-        ransacReprojThreshold=1e4,
-        refineIters=20,
-    )
-    if matrix is None:  # degenerate points (all equal): fall back to the identity
-        matrix = np.float32([[1, 0, 0], [0, 1, 0]])
-    return matrix
+__all__ = ["ARCFACE_TEMPLATE", "align", "similarity_transform"]
 
 
 def align(rgb: np.ndarray, points: np.ndarray, template: np.ndarray = ARCFACE_TEMPLATE,
           size: tuple[int, int] = (112, 112)) -> np.ndarray:
+    """The face warped so its five points land on the template (least squares), bilinear, black
+    where the crop reaches past the picture's edge."""
     matrix = similarity_transform(points, template)
-    return cv2.warpAffine(rgb, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=(0, 0, 0))
+    return warp_affine(rgb, matrix, size)

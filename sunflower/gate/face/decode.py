@@ -6,6 +6,7 @@ single pixel is decoded, so a decompression bomb costs a header parse, not gigab
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -103,10 +104,9 @@ def decode_image(
         raise FaceError(Reason.NOT_AN_IMAGE, f"the {fmt} data is corrupt") from exc
 
     scale = image.size[0] / width
-    try:
-        image = ImageOps.exif_transpose(image)  # phones store the rotation in EXIF
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not refuse a good photo
-        pass
+    # Phones store the rotation in EXIF; a broken EXIF block must not refuse a good photo.
+    with contextlib.suppress(Exception):
+        image = ImageOps.exif_transpose(image)
     if image.mode != "RGB":
         image = _to_rgb(image)
     return DecodedImage(np.asarray(image, dtype=np.uint8), fmt, (width, height), scale)

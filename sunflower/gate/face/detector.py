@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from sunflower.gate.face.imaging import resize_area
 from sunflower.gate.face.onnx import session
 
 
@@ -38,7 +38,7 @@ class Detection:
         cx, cy = self.center
         x1, y1 = max(cx - side / 2, 0.0), max(cy - side / 2, 0.0)
         x2, y2 = min(cx + side / 2, width - 1.0), min(cy + side / 2, height - 1.0)
-        return int(x1), int(y1), int(round(x2)), int(round(y2))
+        return int(x1), int(y1), round(x2), round(y2)
 
 
 class FaceDetector:
@@ -68,11 +68,10 @@ class FaceDetector:
             nw, nh = max(1, round(w * s)), max(1, round(h * s))
             canvas = np.full((self.in_h, self.in_w, 3), self.pad_value, np.uint8)
             ox, oy = (self.in_w - nw) // 2, (self.in_h - nh) // 2
-            interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-            canvas[oy : oy + nh, ox : ox + nw] = cv2.resize(rgb, (nw, nh), interpolation=interp)
+            canvas[oy : oy + nh, ox : ox + nw] = resize_area(rgb, (nw, nh))  # box filter down, bilinear up
             sx = sy = s
         else:
-            canvas = cv2.resize(rgb, (self.in_w, self.in_h), interpolation=cv2.INTER_AREA)
+            canvas = resize_area(rgb, (self.in_w, self.in_h))
             sx, sy, ox, oy = self.in_w / w, self.in_h / h, 0, 0
         if self.bgr:
             canvas = canvas[:, :, ::-1]

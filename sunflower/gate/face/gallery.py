@@ -74,14 +74,14 @@ class Gallery:
     # -- building -------------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, entries: Iterable[tuple[str, np.ndarray]], *, dim: int = 512) -> "Gallery":
+    def build(cls, entries: Iterable[tuple[str, np.ndarray]], *, dim: int = 512) -> Gallery:
         entries = list(entries)
         if not entries:
             return cls(dim=dim)
         ids = [p for p, _ in entries]
         return cls(np.stack([np.asarray(v, np.float32).reshape(-1) for _, v in entries]), ids)
 
-    def with_templates(self, person_id: str, embeddings: Iterable[np.ndarray]) -> "Gallery":
+    def with_templates(self, person_id: str, embeddings: Iterable[np.ndarray]) -> Gallery:
         """A new gallery with these templates added for person_id."""
         new = [np.asarray(e, np.float32).reshape(1, -1) for e in embeddings]
         if not new:
@@ -89,7 +89,7 @@ class Gallery:
         templates = np.concatenate([self.templates, *new])
         return Gallery(templates, [*self.person_ids(), *[person_id] * len(new)], candidates=self.candidates)
 
-    def without_person(self, person_id: str) -> "Gallery":
+    def without_person(self, person_id: str) -> Gallery:
         ids = self.person_ids()
         keep = [i for i, p in enumerate(ids) if p != person_id]
         return Gallery(self.templates[keep], [ids[i] for i in keep], dim=self.dim, candidates=self.candidates)
@@ -176,7 +176,7 @@ class Gallery:
             self._planes = np.ascontiguousarray(codes.T)
         return self._planes
 
-    def warm(self) -> "Gallery":
+    def warm(self) -> Gallery:
         """Build the search codes now rather than on the first query (call once per container)."""
         if len(self) > self.EXACT_UP_TO:
             self._sign_planes()
@@ -197,7 +197,7 @@ class Gallery:
         return header + payload
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Gallery":
+    def from_bytes(cls, data: bytes) -> Gallery:
         if len(data) < _HEADER.size:
             raise ValueError("not a gallery: too short")
         magic, version, dim, count, digest = _HEADER.unpack_from(data)

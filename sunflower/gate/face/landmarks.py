@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from sunflower.gate.face.detector import Detection
+from sunflower.gate.face.imaging import resize_area, rgb_to_grey
 from sunflower.gate.face.onnx import session
 
 # 68-point (iBUG 300-W) indices, 0-based. Eye centres average the four eyelid points, mouth
@@ -39,8 +39,7 @@ class LandmarkModel:
         if x2 - x1 < 2 or y2 - y1 < 2:
             return np.zeros((68, 2), np.float32)
         crop = rgb[y1:y2, x1:x2]
-        grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-        grey = cv2.resize(grey, (self.in_w, self.in_h), interpolation=cv2.INTER_AREA)
+        grey = resize_area(rgb_to_grey(crop), (self.in_w, self.in_h))
         blob = (grey.astype(np.float32) * self.scale)[None, None]
         out = self.session.run([self.output_name], {self.input_name: blob})[0].reshape(-1, 2)
         # Outputs are fractions of the crop.

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from sunflower.gate.face.imaging import resize_bilinear
 from sunflower.gate.face.onnx import session
 
 
@@ -53,8 +53,8 @@ class LivenessModel:
         top = min(max(top, 0.0), h - 1 - nh)
         l, t = int(max(left, 0)), int(max(top, 0))
         r, b = int(left + nw) + 1, int(top + nh) + 1
-        patch = rgb[t:b, l:r]
-        return cv2.resize(patch, (self.in_w, self.in_h), interpolation=cv2.INTER_LINEAR)
+        # = resize(rgb[t:b, l:r]) with plain (not anti-aliased) bilinear sampling, as in training
+        return resize_bilinear(rgb, (self.in_w, self.in_h), (l, t, r, b))
 
     def predict(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> Liveness:
         patch = self.crop(rgb, box)

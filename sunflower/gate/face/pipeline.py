@@ -88,7 +88,7 @@ class FacePipeline:
 
     @classmethod
     def from_manifest(cls, model_dir: Path | str | None = None, manifest: dict | str | Path | None = None,
-                      **kwargs) -> "FacePipeline":
+                      **kwargs) -> FacePipeline:
         from sunflower.gate import modelstore
 
         if not isinstance(manifest, dict):

@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from sunflower.gate.face.detector import Detection
 from sunflower.gate.face.errors import FaceError, Reason
+from sunflower.gate.face.imaging import laplacian, rgb_to_grey
 
 # Nose-tip depth in front of the eye plane, in inter-ocular distances (adult average ~0.6):
 # converts the nose's sideways offset into an approximate yaw angle.
@@ -35,7 +35,7 @@ class QualityLimits:
     min_edge_aspect: float = 0.5  # a box at the frame's edge narrower than this (w/h) is cut off
 
     @classmethod
-    def from_manifest(cls, spec: dict) -> "QualityLimits":
+    def from_manifest(cls, spec: dict) -> QualityLimits:
         known = {k: v for k, v in spec.items() if k in cls.__dataclass_fields__}
         if "pitch_range" in known:
             known["pitch_range"] = tuple(known["pitch_range"])
@@ -114,8 +114,8 @@ def sharpness(aligned_rgb: np.ndarray) -> float:
     photos sharp faces score 0.17-1.4; a Gaussian blur of sigma 2 px at 112 px (where the
     embedding starts to lose its genuine scores) brings them to 0.007-0.022.
     """
-    grey = cv2.cvtColor(aligned_rgb, cv2.COLOR_RGB2GRAY)[24:104, 20:92].astype(np.float32)
-    lap = cv2.Laplacian(grey, cv2.CV_32F)[1:-1, 1:-1]
+    grey = rgb_to_grey(aligned_rgb[24:104, 20:92]).astype(np.float32)
+    lap = laplacian(grey)  # 3x3, 4-neighbour, interior only (no border effects)
     return float(lap.var() / (grey.var() + 1e-6))
 
 

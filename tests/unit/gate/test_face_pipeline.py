@@ -3,10 +3,9 @@
 import copy
 import io
 
-import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from sunflower.gate.face import FaceError, FacePipeline, Gallery, Reason
 
@@ -19,6 +18,28 @@ def _jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
 
 def _rgb(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def _blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(sigma)))
+
+
+def _shrink(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to (w, h) averaging pixel areas (Pillow's box filter)."""
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+
+
+def _perspective(image: np.ndarray, corners_to: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` drawn with its corners (top-left, top-right, bottom-right, bottom-left) at
+    `corners_to` on a black canvas of `size` (w, h)."""
+    h, w = image.shape[:2]
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(corners_to, [(0, 0), (w, 0), (w, h), (0, h)]):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        rhs += [u, v]
+    coeffs = np.linalg.solve(np.array(rows, np.float64), np.array(rhs, np.float64))
+    return np.asarray(Image.fromarray(image).transform(size, Image.Transform.PERSPECTIVE, tuple(coeffs),
+                                                       resample=Image.Resampling.BILINEAR))
 
 
 def _refusal(pipeline, data: bytes) -> Reason:
@@ -42,9 +63,9 @@ def test_two_different_photos_of_the_same_person_match_above_the_threshold(pipel
 def test_different_people_stay_well_below_the_threshold(pipeline, embeddings):
     people = {"obama.jpg": "obama", "obama2.jpg": "obama", "obama3.jpg": "obama", "biden.jpg": "biden",
               "astronaut.png": "collins", "grace_hopper.jpg": "hopper"}
-    for a in people:
-        for b in people:
-            if people[a] != people[b]:
+    for a, person_a in people.items():
+        for b, person_b in people.items():
+            if person_a != person_b:
                 score = float(embeddings[a] @ embeddings[b])
                 assert score < pipeline.threshold - 0.15, (a, b, score)
 
@@ -106,12 +127,12 @@ def test_a_real_photo_without_a_person_has_no_face(pipeline, photo_bytes):
 
 def test_a_heavily_blurred_face_is_refused_as_blurred(pipeline, photo_bytes):
     # given Obama's photo blurred by sigma 12 px (the face is ~330 px tall: ~4 px at 112 px)
-    blurred = cv2.GaussianBlur(_rgb(photo_bytes("obama.jpg")), (0, 0), 12)
+    blurred = _blur(_rgb(photo_bytes("obama.jpg")), 12)
     assert _refusal(pipeline, _jpeg(blurred)) is Reason.FACE_BLURRED
 
 
 def test_a_slightly_soft_face_is_still_accepted(pipeline, photo_bytes, embeddings):
-    soft = cv2.GaussianBlur(_rgb(photo_bytes("obama.jpg")), (0, 0), 2)
+    soft = _blur(_rgb(photo_bytes("obama.jpg")), 2)
     analysis = pipeline.analyse(_jpeg(soft))
     assert float(analysis.embedding @ embeddings["obama2.jpg"]) >= pipeline.threshold
 
@@ -120,7 +141,7 @@ def test_a_tiny_face_is_refused_as_too_small(pipeline, photo_bytes):
     # given Obama's photo shrunk until his face is ~36 px tall (it is found, but too small to trust)
     rgb = _rgb(photo_bytes("obama.jpg"))
     scale = 36 / 331
-    tiny = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    tiny = _shrink(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)))
     assert _refusal(pipeline, _jpeg(tiny)) is Reason.FACE_TOO_SMALL
 
 
@@ -136,7 +157,7 @@ def _head(pipeline, rgb: np.ndarray, height: int) -> np.ndarray:
     cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, (y2 - y1) * 1.6
     top, left = int(max(cy - side / 2, 0)), int(max(cx - side / 2, 0))
     crop = rgb[top:int(cy + side / 2), left:int(cx + side / 2)]
-    return cv2.resize(crop, (round(crop.shape[1] * height / crop.shape[0]), height), interpolation=cv2.INTER_AREA)
+    return _shrink(crop, (round(crop.shape[1] * height / crop.shape[0]), height))
 
 
 def test_two_people_side_by_side_are_refused_as_multiple_faces(pipeline, photo_bytes):
@@ -176,15 +197,13 @@ def test_with_liveness_enforced_a_printed_photo_held_to_the_camera_is_refused(en
     h, w = photo.shape[:2]
     rng = np.random.default_rng(0)
     room = (np.full((h * 2, w * 2, 3), (90, 80, 70)) + rng.integers(0, 20, (h * 2, w * 2, 3))).astype(np.uint8)
-    printed = cv2.copyMakeBorder(photo, 20, 20, 20, 20, cv2.BORDER_CONSTANT, value=(245, 245, 245))
+    printed = np.pad(photo, ((20, 20), (20, 20), (0, 0)), constant_values=245)  # a white border
     ph, pw = printed.shape[:2]
-    corners = np.float32([[0, 0], [pw, 0], [pw, ph], [0, ph]])
-    held = np.float32([[w * 0.5, h * 0.45], [w * 1.45, h * 0.5], [w * 1.5, h * 1.55], [w * 0.45, h * 1.5]])
-    matrix = cv2.getPerspectiveTransform(corners, held)
-    warped = cv2.warpPerspective(printed, matrix, (w * 2, h * 2))
-    mask = cv2.warpPerspective(np.ones((ph, pw), np.uint8), matrix, (w * 2, h * 2)).astype(bool)
+    held = np.array([[w * 0.5, h * 0.45], [w * 1.45, h * 0.5], [w * 1.5, h * 1.55], [w * 0.45, h * 1.5]])
+    warped = _perspective(printed, held, (w * 2, h * 2))
+    mask = _perspective(np.full((ph, pw), 255, np.uint8), held, (w * 2, h * 2)) >= 128
     room[mask] = warped[mask]
-    scene = cv2.resize(cv2.GaussianBlur(room, (3, 3), 0), (w, h))
+    scene = _shrink(_blur(room, 0.8), (w, h))
     assert _refusal(enforcing_pipeline, _jpeg(scene)) is Reason.SPOOF_SUSPECTED
 
 
