@@ -17,17 +17,13 @@ person: the margin can then be overstated, never understated. Pass exact=True to
 
 from __future__ import annotations
 
-import hashlib
-import json
-import struct
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-_MAGIC = b"SFGAL"
-FORMAT_VERSION = 1
-_HEADER = struct.Struct("<5sHII32s")  # magic, version, dim, templates, sha256(payload)
+from sunflower.gate.gallery_file import GalleryFile
 
 
 @dataclass(frozen=True)
@@ -183,42 +179,15 @@ class Gallery:
             self._buffers()
         return self
 
-    # -- bytes ----------------------------------------------------------------------------------
+    # -- bytes ---------------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """Versioned, checksummed bytes: header, person table (JSON), owner indices, templates."""
-        people = json.dumps(self.persons, ensure_ascii=False, separators=(",", ":")).encode()
-        payload = b"".join([
-            struct.pack("<I", len(people)), people,
-            self.owner.astype("<i4").tobytes(),
-            self.templates.astype("<f4").tobytes(),
-        ])
-        header = _HEADER.pack(_MAGIC, FORMAT_VERSION, self.dim, len(self), hashlib.sha256(payload).digest())
-        return header + payload
+        """The gallery file format (sunflower.gate.gallery_file): versioned, checksummed."""
+        return GalleryFile(self.dim, tuple(self.persons), array("i", self.owner.tolist()),
+                           self.templates.astype("<f4").tobytes()).to_bytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Gallery:
-        if len(data) < _HEADER.size:
-            raise ValueError("not a gallery: too short")
-        magic, version, dim, count, digest = _HEADER.unpack_from(data)
-        if magic != _MAGIC:
-            raise ValueError("not a gallery")
-        if version != FORMAT_VERSION:
-            raise ValueError(f"gallery format {version}; this code reads {FORMAT_VERSION}")
-        payload = memoryview(data)[_HEADER.size:]
-        if hashlib.sha256(payload).digest() != digest:
-            raise ValueError("gallery bytes are corrupt (checksum mismatch)")
-        (people_len,) = struct.unpack_from("<I", payload)
-        offset = 4
-        persons = json.loads(bytes(payload[offset:offset + people_len]))
-        offset += people_len
-        owner = np.frombuffer(payload, dtype="<i4", count=count, offset=offset)
-        offset += 4 * count
-        templates = np.frombuffer(payload, dtype="<f4", count=count * dim, offset=offset).reshape(count, dim)
-        if offset + templates.nbytes != len(payload):
-            raise ValueError("gallery bytes have the wrong length")
-        try:
-            ids = [persons[i] for i in owner]
-        except (IndexError, TypeError):
-            raise ValueError("gallery bytes have a bad person table") from None
-        return cls(templates.copy(), ids, dim=dim, normalise=False)  # stored normalised
+        stored = GalleryFile.from_bytes(data)
+        templates = np.frombuffer(stored.rows, dtype="<f4").reshape(len(stored), stored.dim)
+        return cls(templates.copy(), stored.person_ids(), dim=stored.dim, normalise=False)  # stored normalised

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from sunflower.gate.face.gallery import FORMAT_VERSION, Gallery
+from sunflower.gate.face.gallery import Gallery
 from sunflower.gate.face.pipeline import decide
+from sunflower.gate.gallery_file import FORMAT_VERSION
 
 
 def _unit(rng, n, dim=512):
