@@ -5,18 +5,22 @@
 
 - `app.zip`: the `sunflower` and `functions` packages;
 - `deps-layer.zip`: `[project].dependencies` for Lambda python3.12 x86_64 (minus what the runtime has);
-- `ml-layer.zip`: the `[ml]` extra minus what the deps layer already has, without onnxruntime's
-  model-conversion tools (InferenceSession needs only `onnxruntime.capi` and numpy);
+- one layer per entry of EXTRA_LAYERS, each a pyproject extra minus what the deps layer already has,
+  with what its functions never import stripped: `ml-layer.zip` (`[ml]`, without onnxruntime's
+  model-conversion tools: InferenceSession needs only `onnxruntime.capi` and numpy),
+  `traffic-layer.zip` (`[traffic]`: numpy, scipy's optimizers, matplotlib for Agg/SVG) and
+  `office-layer.zip` (`[office]`: SpiffWorkflow, chinesecalendar, jsonschema);
 - `models-layer.zip`: the face models the manifest (sunflower/gate/models/manifest.json) enables,
   sha256-checked, and the manifest, under `models/face/` (so /opt/models/face on Lambda).
 
-It prints one JSON line with their sizes and fails when the gate function (app + deps + ml + models,
-unzipped) would exceed Lambda's 250 MB limit. Layers are rebuilt only when their recipe changes
-(a stamp beside each zip).
+It prints one JSON line with their sizes and each function's unzipped total (FUNCTIONS), and fails
+when a function would exceed Lambda's 250 MB limit. Layers are rebuilt only when their recipe
+changes (a stamp beside each zip).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -28,7 +32,8 @@ import tempfile
 import time
 import tomllib
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
 
@@ -37,11 +42,8 @@ BUILD_DIR = ROOT / ".build"
 APP_ZIP = "app.zip"
 DEPS_ZIP = "deps-layer.zip"
 DEPS_STAMP = "deps-layer.stamp"
-ML_ZIP = "ml-layer.zip"
-ML_STAMP = "ml-layer.stamp"
 MODELS_ZIP = "models-layer.zip"
 MODELS_STAMP = "models-layer.stamp"
-ML_EXTRA = "ml"
 # The face models: checksums and which are enabled in the manifest; the files where
 # `python -m sunflower.gate.modelstore fetch` puts them ($SUNFLOWER_MODEL_DIR overrides, as there).
 MODELS_MANIFEST = Path("sunflower", "gate", "models", "manifest.json")
@@ -59,13 +61,25 @@ APP_PACKAGES = ("sunflower", "functions")
 # Lambda's python3.12 runtime ships these (and whatever only they need); a layer copy would only
 # add ~30 MB and shadow the runtime's own, tested versions.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath"})
+# Files no function reads at run time: type stubs, Cython declarations and sources, C/C++ sources
+# and headers (numpy's include/, lxml's includes/), there for building against a package. Glob
+# patterns relative to a layer's python/ folder, as every `strip` below.
+BUILD_ONLY_FILES = (
+    "**/*.pyi",
+    "**/*.pyx",
+    "**/*.pxd",
+    "**/*.pxi",
+    "**/*.c",
+    "**/*.cpp",
+    "**/*.h",
+    "**/*.hpp",
+)
 # Parts of the ml layer's packages that InferenceSession never imports: onnxruntime's model
 # conversion, optimisation and quantization tools (python -c "import onnxruntime" loads only
-# onnxruntime/__init__.py and onnxruntime/capi). Paths relative to the layer's python/ folder.
+# onnxruntime/__init__.py and onnxruntime/capi).
 ML_STRIP = ("onnxruntime/tools", "onnxruntime/transformers", "onnxruntime/quantization")
 # Distributions onnxruntime declares but only those stripped tools import (ORT-format conversion,
-# symbolic shape inference, calibration tables); left out of the layer. The build fails if any
-# module kept in the layer still imports one of them (the import names are the values).
+# symbolic shape inference, calibration tables); left out of the layer (the import names are the values).
 ML_TOOLS_ONLY = {
     "flatbuffers": "flatbuffers",
     "protobuf": "google.protobuf",
@@ -73,6 +87,101 @@ ML_TOOLS_ONLY = {
     "mpmath": "mpmath",
     "coloredlogs": "coloredlogs",
     "humanfriendly": "humanfriendly",
+}
+# The traffic function solves MILPs/LPs (scipy.optimize.milp/linprog: HiGHS) and draws time-space
+# diagrams with matplotlib's Agg and SVG backends (a Figure, no pyplot). Left out of its layer:
+# - scipy subpackages that nothing kept imports, not even lazily (the build checks it: scipy.stats
+#   stays, as optimize's differential_evolution and shgo import it, and with it interpolate,
+#   integrate and ndimage), and scipy.special's table-precomputing scripts;
+# - pytest's conftest.py files (no tests/ folder is kept either: see _prune);
+# - matplotlib's sample data (its examples' datasets) and toolbar images (GUI backends only);
+# - fontTools' Cython accelerators: matplotlib uses fontTools only for glyph names when it draws
+#   text as paths (SVG) and to subset fonts for PDF/PS, and every accelerated module is also
+#   shipped as the pure-Python source it was compiled from, which fontTools falls back to.
+TRAFFIC_SCIPY_UNUSED = (
+    "cluster",
+    "datasets",
+    "differentiate",
+    "fftpack",
+    "io",
+    "misc",
+    "odr",
+    "signal",
+)
+TRAFFIC_STRIP = (
+    *BUILD_ONLY_FILES,
+    *(f"scipy/{unused}" for unused in TRAFFIC_SCIPY_UNUSED),
+    "scipy/special/_precompute",
+    "**/conftest.py",
+    "matplotlib/mpl-data/sample_data",
+    "matplotlib/mpl-data/images",
+    "fontTools/**/*.so",
+    "share",  # fontTools' man page (pip's --target puts data files there)
+)
+# SpiffWorkflow parses BPMN with lxml.etree only; lxml's objectify, HTML tools and Schematron
+# resources, and jsonschema's benchmark data, are never imported by the office code.
+OFFICE_STRIP = (
+    *BUILD_ONLY_FILES,
+    "lxml/objectify*",
+    "lxml/html",
+    "lxml/isoschematron",
+    "jsonschema/benchmarks",
+)
+
+
+@dataclass(frozen=True)
+class ExtraLayer:
+    """A Lambda layer with one pyproject extra, on top of the deps layer."""
+
+    name: str  # the layer's key in infra/serverless.yml `layers:`
+    extra: str  # [project.optional-dependencies] key
+    zip_name: str
+    stamp: str  # beside the zip: the fingerprint of the recipe it was built from
+    strip: tuple[str, ...] = ()  # glob patterns under python/ that the functions never import
+    # Distributions (name -> import name) that pip installs but only stripped parts import.
+    left_out: Mapping[str, str] = field(default_factory=dict)
+    # Imports of stripped modules that the check finds but the functions never run, as the check
+    # words them ("<file> imports <module>"): each must say why where the layer is declared.
+    unreached: tuple[str, ...] = ()
+
+
+# Every layer made of an extra; each is pinned to the deps layer's versions while resolving and
+# leaves out what that layer (or the runtime) has. The build fails if a module kept in a layer
+# imports a module that stripping removed or a left-out distribution.
+EXTRA_LAYERS: dict[str, ExtraLayer] = {
+    "ml": ExtraLayer(
+        name="ml",
+        extra="ml",
+        zip_name="ml-layer.zip",
+        stamp="ml-layer.stamp",
+        strip=ML_STRIP,
+        left_out=ML_TOOLS_ONLY,
+        # onnxruntime.print_debug_info() reports CUDA devices with the transformers tools
+        unreached=("onnxruntime/__init__.py imports onnxruntime.transformers",),
+    ),
+    "traffic": ExtraLayer(
+        name="traffic",
+        extra="traffic",
+        zip_name="traffic-layer.zip",
+        stamp="traffic-layer.stamp",
+        strip=TRAFFIC_STRIP,
+    ),
+    "office": ExtraLayer(
+        name="office",
+        extra="office",
+        zip_name="office-layer.zip",
+        stamp="office-layer.stamp",
+        strip=OFFICE_STRIP,
+    ),
+}
+ML_ZIP = EXTRA_LAYERS["ml"].zip_name
+# Each function's code and layers (zip names), as infra/serverless.yml gives them: the build fails
+# when one is over Lambda's unzipped limit. The other functions share one of these sets
+# (officeTimers: the api's; gateReconcile, auditSeal, registryImport: app + deps alone).
+FUNCTIONS = {
+    "gate": (APP_ZIP, DEPS_ZIP, ML_ZIP, MODELS_ZIP),  # gateCheck
+    "traffic": (APP_ZIP, DEPS_ZIP, EXTRA_LAYERS["traffic"].zip_name),  # trafficBatch
+    "api": (APP_ZIP, DEPS_ZIP, EXTRA_LAYERS["office"].zip_name),  # api, officeTimers
 }
 # Where and for what the layer runs: AWS Lambda python3.12 on x86_64 (Amazon Linux 2023, glibc 2.34).
 # pip takes a --platform literally, so every manylinux tag that glibc runs is listed, newest first
@@ -192,7 +301,7 @@ def _project(root: Path) -> dict:
         return tomllib.load(handle)["project"]
 
 
-def extra_dependencies(root: Path = ROOT, extra: str = ML_EXTRA) -> list[str]:
+def extra_dependencies(root: Path = ROOT, extra: str = "ml") -> list[str]:
     """The requirements of `[project.optional-dependencies].<extra>` (self-references expanded), sorted."""
     project = _project(root)
     extras = project.get("optional-dependencies", {})
@@ -359,86 +468,214 @@ def layer_distributions(layer_zip: Path) -> dict[str, str]:
     return found
 
 
-def _ml_fingerprint(
-    requirements: list[str], constraints: Path | None, below: dict[str, str]
+def _extra_fingerprint(
+    layer: ExtraLayer, requirements: list[str], constraints: Path | None, below: dict[str, str]
 ) -> str:
     pins = hashlib.sha256(constraints.read_bytes()).hexdigest() if constraints else None
     recipe = {
+        "extra": layer.extra,
         "requirements": requirements,
         "constraints": pins,
         "deps_layer": below,
         "pip": list(PIP_TARGET),
         "runtime_provided": sorted(RUNTIME_PROVIDED),
-        "strip": list(ML_STRIP),
-        "tools_only": ML_TOOLS_ONLY,
+        "strip": list(layer.strip),
+        "left_out": dict(layer.left_out),
+        "unreached": list(layer.unreached),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
-def _strip_ml(site: Path) -> None:
-    for relative in ML_STRIP:
-        shutil.rmtree(site / relative, ignore_errors=True)
-    pattern = re.compile(
-        r"^\s*(?:import|from)\s+("
-        + "|".join(re.escape(m) for m in ML_TOOLS_ONLY.values())
-        + r")\b",
-        re.MULTILINE,
+_EXTENSION = re.compile(r"^(?P<stem>[A-Za-z_][A-Za-z0-9_]*)\.(?:[A-Za-z0-9_-]+\.)?(?:so|pyd)$")
+
+
+def _module_name(relative: Path) -> str | None:
+    """The dotted module a file under python/ is (a .py or an extension module), else None."""
+    parts = list(relative.parts)
+    if parts[-1].endswith(".py"):
+        stem = parts[-1][: -len(".py")]
+    elif match := _EXTENSION.match(parts[-1]):
+        stem = match["stem"]
+    else:
+        return None
+    parts[-1] = stem
+    if stem == "__init__":
+        parts.pop()
+    if not parts or not all(part.isidentifier() for part in parts):
+        return None
+    return ".".join(parts)
+
+
+def _modules(site: Path) -> set[str]:
+    return {
+        name
+        for path in site.rglob("*")
+        if path.is_file() and (name := _module_name(path.relative_to(site)))
+    }
+
+
+_OPTIONAL_IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    kinds = handler.type
+    if kinds is None:
+        return True
+    names = kinds.elts if isinstance(kinds, ast.Tuple) else [kinds]
+    return any(isinstance(n, ast.Name) and n.id in _OPTIONAL_IMPORT_ERRORS for n in names)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
     )
+
+
+def _required_imports(tree: ast.AST, module: str, is_package: bool) -> Iterable[str]:
+    """Absolute names a module imports, anywhere in it (functions too), except optional ones.
+
+    Optional: inside `try:` with an `except ImportError` (or broader), or `if TYPE_CHECKING:`.
+    `from a import b` yields "a" and "a.b" (b may be a submodule).
+    """
+    package = module if is_package else module.rpartition(".")[0]
+
+    def visit(node: ast.AST) -> Iterable[str]:
+        if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
+            for child in (*node.handlers, *node.orelse, *node.finalbody):
+                yield from visit(child)
+            return
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.orelse:
+                yield from visit(child)
+            return
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".") if package else []
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                source = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                source = node.module or ""
+            if source:
+                yield source
+                yield from (f"{source}.{alias.name}" for alias in node.names if alias.name != "*")
+        for child in ast.iter_child_nodes(node):
+            yield from visit(child)
+
+    yield from visit(tree)
+
+
+def _gone_imports(site: Path, gone: set[str]) -> list[str]:
+    """Lines "<file> imports <module>": kept modules that require a module in `gone` (or under it)."""
     offenders = []
-    for module in sorted(site.rglob("*.py")):
-        match = pattern.search(module.read_text(encoding="utf-8", errors="replace"))
-        if match:
-            offenders.append(f"{module.relative_to(site).as_posix()} imports {match.group(1)}")
+    for path in sorted(site.rglob("*.py")):
+        relative = path.relative_to(site)
+        module = _module_name(relative)
+        if module is None:
+            continue
+        source = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            tree = ast.parse(source, filename=str(relative))
+        except SyntaxError:  # not Python 3 (a template, a py2 leftover): the plain text must do
+            names = re.findall(r"^\s*(?:import|from)\s+([A-Za-z_][\w.]*)", source, re.MULTILINE)
+        else:
+            names = _required_imports(tree, module, path.name == "__init__.py")
+        hits = set()
+        for name in names:
+            parts = name.split(".")
+            hits.update(
+                prefix
+                for prefix in (".".join(parts[:n]) for n in range(1, len(parts) + 1))
+                if prefix in gone
+            )
+        offenders.extend(f"{relative.as_posix()} imports {hit}" for hit in sorted(_outermost(hits)))
+    return offenders
+
+
+def _outermost(names: set[str]) -> set[str]:
+    return {name for name in names if not any(name.startswith(other + ".") for other in names)}
+
+
+def _strip(site: Path, layer: ExtraLayer) -> None:
+    """Delete `layer.strip` from the installed tree; fail if anything kept needs what went.
+
+    What went: every module whose files were deleted, and the left-out distributions' imports.
+    """
+    before = _modules(site)
+    for pattern in layer.strip:
+        for path in sorted(site.glob(pattern), key=_depth, reverse=True):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    for directory in sorted((p for p in site.rglob("*") if p.is_dir()), key=_depth, reverse=True):
+        if not any(directory.iterdir()):
+            directory.rmdir()
+    gone = (before - _modules(site)) | set(layer.left_out.values())
+    offenders = [line for line in _gone_imports(site, gone) if line not in layer.unreached]
     if offenders:
         raise BuildError(
-            "the ml layer leaves out distributions that only onnxruntime's tools use (ML_TOOLS_ONLY), "
-            "but kept modules import them:\n  "
+            f"the {layer.name} layer strips modules or leaves out distributions (EXTRA_LAYERS[{layer.name!r}] "
+            "in sunflower/build.py), but kept modules import them:\n  "
             + "\n  ".join(offenders)
-            + "\nstrip those modules too (ML_STRIP) or keep the distribution"
+            + "\nstrip those modules too or keep what they import"
         )
+
+
+def _strip_ml(site: Path) -> None:
+    _strip(site, EXTRA_LAYERS["ml"])
+
+
+def build_extra_layer(
+    name: str, root: Path = ROOT, out: Path = BUILD_DIR, *, deps_layer: Path | None = None
+) -> Path:
+    """Zip `python/` with an extra of EXTRA_LAYERS for Lambda python3.12 x86_64, on top of the deps layer.
+
+    What the deps layer already has is pinned to the deps layer's versions and left out, as are
+    the runtime-provided distributions and the layer's `left_out`; `strip` is deleted. Skips pip
+    when the stamp beside the zip matches the recipe and the zip exists.
+    """
+    layer = EXTRA_LAYERS[name]
+    destination = _output_path(out, layer.zip_name)
+    stamp = destination.with_name(layer.stamp)
+    deps_layer = Path(deps_layer) if deps_layer else destination.with_name(DEPS_ZIP)
+    if not deps_layer.is_file():
+        raise BuildError(f"the {name} layer is built on the deps layer: {deps_layer} is missing")
+    below = layer_distributions(deps_layer)
+    requirements = [
+        req for req in extra_dependencies(root, layer.extra)
+        if _requirement_name(req) not in below and _requirement_name(req) not in RUNTIME_PROVIDED
+    ]  # fmt: skip
+    constraints = Path(root) / CONSTRAINTS
+    constraints = constraints.resolve() if constraints.is_file() else None
+    fingerprint = _extra_fingerprint(layer, requirements, constraints, below)
+    if destination.is_file() and stamp.is_file() and stamp.read_text().strip() == fingerprint:
+        return destination
+    with tempfile.TemporaryDirectory(prefix=f"sunflower-{name}-") as tmp:
+        tree = Path(tmp, "layer")
+        site = tree / "python"
+        # The deps layer's versions as constraints: a shared dependency resolves to the very version
+        # the layer below provides (or pip says why it cannot), never silently to another.
+        below_pins = Path(tmp, "deps-layer-pins.txt")
+        below_pins.write_text(
+            "".join(f"{dist}=={version}\n" for dist, version in sorted(below.items()))
+        )
+        _pip_install(
+            site, requirements, [*([constraints] if constraints else []), below_pins], name
+        )
+        _prune(site, requirements, provided={*RUNTIME_PROVIDED, *below, *layer.left_out})
+        _strip(site, layer)
+        _write_zip(destination, _tree(tree))
+    stamp.write_text(fingerprint + "\n")
+    return destination
 
 
 def build_ml_layer(
     root: Path = ROOT, out: Path = BUILD_DIR, *, deps_layer: Path | None = None
 ) -> Path:
-    """Zip `python/` with the `[ml]` extra for Lambda python3.12 x86_64, on top of the deps layer.
-
-    What the deps layer already has is pinned to the deps layer's versions and left out, as are
-    the runtime-provided distributions and onnxruntime's offline tools. Skips pip when the stamp
-    beside the zip matches the recipe and the zip exists.
-    """
-    destination = _output_path(out, ML_ZIP)
-    stamp = destination.with_name(ML_STAMP)
-    deps_layer = Path(deps_layer) if deps_layer else destination.with_name(DEPS_ZIP)
-    if not deps_layer.is_file():
-        raise BuildError(f"the ml layer is built on the deps layer: {deps_layer} is missing")
-    below = layer_distributions(deps_layer)
-    requirements = [
-        req for req in extra_dependencies(root, ML_EXTRA)
-        if _requirement_name(req) not in below and _requirement_name(req) not in RUNTIME_PROVIDED
-    ]  # fmt: skip
-    constraints = Path(root) / CONSTRAINTS
-    constraints = constraints.resolve() if constraints.is_file() else None
-    fingerprint = _ml_fingerprint(requirements, constraints, below)
-    if destination.is_file() and stamp.is_file() and stamp.read_text().strip() == fingerprint:
-        return destination
-    with tempfile.TemporaryDirectory(prefix="sunflower-ml-") as tmp:
-        layer = Path(tmp, "layer")
-        site = layer / "python"
-        # The deps layer's versions as constraints: a shared dependency resolves to the very version
-        # the layer below provides (or pip says why it cannot), never silently to another.
-        below_pins = Path(tmp, "deps-layer-pins.txt")
-        below_pins.write_text(
-            "".join(f"{name}=={version}\n" for name, version in sorted(below.items()))
-        )
-        _pip_install(
-            site, requirements, [*([constraints] if constraints else []), below_pins], "ml"
-        )
-        _prune(site, requirements, provided={*RUNTIME_PROVIDED, *below, *ML_TOOLS_ONLY})
-        _strip_ml(site)
-        _write_zip(destination, _tree(layer))
-    stamp.write_text(fingerprint + "\n")
-    return destination
+    """The `[ml]` layer (numpy, onnxruntime, Pillow) for the gate function: build_extra_layer("ml")."""
+    return build_extra_layer("ml", root, out, deps_layer=deps_layer)
 
 
 def _enabled_models(manifest: dict) -> dict[str, str]:
@@ -516,15 +753,25 @@ def _zip_mb(path: Path) -> float:
     return round(path.stat().st_size / (1024 * 1024), 2)
 
 
-def check_gate_function_size(total_mb: float, limit_mb: float | None = None) -> None:
-    """Fail when the gate function with its layers would not fit Lambda's unzipped limit."""
+def check_function_size(function: str, total_mb: float, limit_mb: float | None = None) -> None:
+    """Fail when a function (FUNCTIONS) with its layers would not fit Lambda's unzipped limit."""
     limit_mb = LAMBDA_UNZIPPED_LIMIT_MB if limit_mb is None else limit_mb
     if total_mb >= limit_mb:
-        raise BuildError(
-            f"the gate function unzipped (app + deps + ml + models layers) is {total_mb:.2f} MB; "
-            f"Lambda allows less than {limit_mb} MB for a function and its layers. Shrink the [ml] "
-            "extra or strip more from the ml layer (ML_STRIP in sunflower/build.py)"
+        parts = " + ".join(_part_name(zip_name) for zip_name in FUNCTIONS[function])
+        extras = [layer for layer in EXTRA_LAYERS.values() if layer.zip_name in FUNCTIONS[function]]
+        fix = " or ".join(
+            f"shrink the [{layer.extra}] extra or strip more from its layer "
+            f"(EXTRA_LAYERS[{layer.name!r}] in sunflower/build.py)"
+            for layer in extras
         )
+        raise BuildError(
+            f"the {function} function unzipped ({parts}) is {total_mb:.2f} MB; Lambda allows less "
+            f"than {limit_mb} MB for a function and its layers. {fix[:1].upper() + fix[1:]}"
+        )
+
+
+def _part_name(zip_name: str) -> str:
+    return zip_name.removesuffix(".zip").removesuffix("-layer")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -533,39 +780,37 @@ def main(argv: list[str] | None = None) -> int:
     out = root / ".build"
     started = time.perf_counter()
     try:
-        app = build_app_zip(root, out)
-        deps = build_deps_layer(root, out)
-        ml = build_ml_layer(root, out, deps_layer=deps)
-        models = build_models_layer(root, out)
+        built = {APP_ZIP: build_app_zip(root, out), DEPS_ZIP: build_deps_layer(root, out)}
+        for name, layer in EXTRA_LAYERS.items():
+            built[layer.zip_name] = build_extra_layer(name, root, out, deps_layer=built[DEPS_ZIP])
+        built[MODELS_ZIP] = build_models_layer(root, out)
     except BuildError as error:
         print(f"sunflower.build: {error}", file=sys.stderr)
         return 1
-    gate_mb = unzipped_size_mb(app, deps, ml, models)
-    report = {
-        "app_zip": str(app),
-        "deps_layer_zip": str(deps),
-        "ml_layer_zip": str(ml),
-        "models_layer_zip": str(models),
-        "app_unzipped_mb": round(unzipped_size_mb(app), 2),
-        "deps_layer_unzipped_mb": round(unzipped_size_mb(deps), 2),
-        "ml_layer_unzipped_mb": round(unzipped_size_mb(ml), 2),
-        "models_layer_unzipped_mb": round(unzipped_size_mb(models), 2),
-        "api_package_unzipped_mb": round(unzipped_size_mb(app, deps), 2),
-        "gate_function_unzipped_mb": round(gate_mb, 2),
-        "gate_function_limit_mb": LAMBDA_UNZIPPED_LIMIT_MB,
-        "app_zip_mb": _zip_mb(app),
-        "deps_layer_zip_mb": _zip_mb(deps),
-        "ml_layer_zip_mb": _zip_mb(ml),
-        "models_layer_zip_mb": _zip_mb(models),
-        "seconds": round(time.perf_counter() - started, 2),
+    report: dict[str, object] = {}
+    for zip_name, path in built.items():
+        key = _part_name(zip_name).replace("-", "_") + ("_layer" if zip_name != APP_ZIP else "")
+        report[f"{key}_zip"] = str(path)
+        report[f"{key}_unzipped_mb"] = round(unzipped_size_mb(path), 2)
+        report[f"{key}_zip_mb"] = _zip_mb(path)
+    totals = {
+        function: unzipped_size_mb(*(built[zip_name] for zip_name in zips))
+        for function, zips in FUNCTIONS.items()
     }
+    for function, total in totals.items():
+        report[f"{function}_function_unzipped_mb"] = round(total, 2)
+    report["function_limit_mb"] = LAMBDA_UNZIPPED_LIMIT_MB
+    report["seconds"] = round(time.perf_counter() - started, 2)
     print(json.dumps(report))
-    try:
-        check_gate_function_size(gate_mb)
-    except BuildError as error:
-        print(f"sunflower.build: {error}", file=sys.stderr)
-        return 1
-    return 0
+    failures = []
+    for function, total in totals.items():
+        try:
+            check_function_size(function, total)
+        except BuildError as error:
+            failures.append(str(error))
+    for failure in failures:
+        print(f"sunflower.build: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

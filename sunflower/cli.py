@@ -173,6 +173,26 @@ def registry_import(file: Path, kind: str, department: str, data_dir: Path, time
     )
 
 
+@main.group()
+def office() -> None:
+    """Office workflows: the engine's built-in diagrams."""
+
+
+@office.command("install")
+@_data_dir
+@click.option("--cloud", is_flag=True, help="Use the AWS environment instead of the local stack.")
+def office_install(data_dir: Path, cloud: bool) -> None:
+    """Deploy each built-in diagram (supervision, ...) unless the same one is deployed already; idempotent."""
+    if not cloud:
+        _attach(data_dir)
+    from sunflower.container import services
+    from sunflower.office.wiring import install_builtins
+
+    for d in install_builtins(services().office):
+        click.echo(json.dumps({"key": d.key, "version": d.version, "deployed_by": d.deployed_by,
+                               "deployed_at": d.deployed_at.isoformat(), "bpmn_sha256": d.bpmn_sha256}))
+
+
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("name")
 @click.pass_context
@@ -183,22 +203,23 @@ def bench(ctx: click.Context, name: str) -> None:
         known = sorted(p.stem for p in (REPO / "bench").glob("*.py") if not p.stem.startswith("_"))
         raise click.BadParameter(f"no benchmark {name!r}; known: {', '.join(known)}", param_hint="NAME")
     sys.argv = [str(path), *ctx.args]
+    sys.path.insert(0, str(path.parent))  # as `python bench/NAME.py` would: its sibling modules import
     runpy.run_path(str(path), run_name="__main__")
 
 
 @main.command()
 def build() -> None:
-    """Build the Lambda artifacts (.build/app.zip, .build/deps-layer.zip) that infra/serverless.yml deploys."""
+    """Build the Lambda artifacts (.build/: app zip and layers) that infra/serverless.yml deploys; exit 1 if a function is over 250 MB."""
     from sunflower import build as builder
 
-    builder.main()
+    sys.exit(builder.main())
 
 
-from sunflower.traffic.cli import traffic as _traffic  # noqa: E402  (the `sunflower traffic` group)
+from sunflower.traffic.cli import traffic as _traffic
 
 main.add_command(_traffic)
 
-from sunflower.gate.cli import gate as _gate  # noqa: E402  (the `sunflower gate` group)
+from sunflower.gate.cli import gate as _gate
 
 main.add_command(_gate)
 

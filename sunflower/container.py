@@ -4,6 +4,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from functools import cache
+from threading import Lock
+from typing import TYPE_CHECKING
 
 from sunflower.audit.repository import AuditRepository
 from sunflower.audit.service import AuditService
@@ -34,6 +36,14 @@ from sunflower.registries.repository import (
     PersonRepository,
 )
 from sunflower.registries.service import RegistryService
+from sunflower.traffic.objects import BatchQueue, TrafficObjects
+from sunflower.traffic.repository import TrafficRepository
+from sunflower.traffic.service import TrafficService
+
+if TYPE_CHECKING:
+    from sunflower.office.wiring import OfficeServices
+
+_OFFICE_LOCK = Lock()
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,22 @@ class Services:
     registries: RegistryService
     imports: ImportService
     gate: GateService
+    traffic: TrafficService  # retiming (numpy, scipy) and diagrams (matplotlib) import only where they run
+
+    @property
+    def office(self) -> "OfficeServices":
+        """The office workflows, built on first use: importing SpiffWorkflow adds ~200 ms to a cold start.
+
+        The built-in diagrams are deployed then if the stack does not have them (or has an older one).
+        """
+        office = self.__dict__.get("_office")
+        if office is None:
+            with _OFFICE_LOCK:  # two first requests at once build (and install) it once
+                office = self.__dict__.get("_office")
+                if office is None:
+                    office = _build_office(self.registries, self.audit)
+                    object.__setattr__(self, "_office", office)
+        return office
 
 
 @cache
@@ -103,7 +129,18 @@ def services() -> Services:
         registries=registries,
         imports=ImportService(ImportJobRepository(), registries, ImportObjects(), utc_now, audit=audit),
         gate=gate,
+        traffic=TrafficService(
+            TrafficRepository(), TrafficObjects(), BatchQueue(), audit, utc_now, publish=events.publish
+        ),
     )
+
+
+def _build_office(registries: RegistryService, audit: AuditService) -> "OfficeServices":
+    from sunflower.office.wiring import build_office, install_builtins
+
+    office = build_office(registry=registries, audit=audit)
+    install_builtins(office)
+    return office
 
 
 def _embedding_size() -> int:

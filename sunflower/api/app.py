@@ -15,6 +15,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from sunflower.api.context import Context, build_context, purpose_of
 from sunflower.api.devices import gates as gate_http
 from sunflower.api.devices import http as device_http
+from sunflower.api.devices import traffic as traffic_http
 from sunflower.api.http import BearerAuth, GraphQLRequestGuard, connection_principal
 from sunflower.api.schema import schema
 from sunflower.common.errors import DomainError
@@ -50,6 +51,7 @@ def create_app() -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/devices/heartbeat", device_http.signed(device_http.heartbeat), methods=["POST"]),
             *gate_http.routes(),
+            *traffic_http.routes(),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
         ]

@@ -28,7 +28,8 @@ class Loaders:
         self._purpose = purpose
         self._built: dict[str, DataLoader] = {}
 
-    def _loader(self, name: str, fetch: Callable[[Principal, list], dict]) -> DataLoader:
+    def loader(self, name: str, fetch: Callable[[Principal, list], dict]) -> DataLoader:
+        """This request's loader `name`, batching calls of fetch(viewer, keys) -> {key: value}."""
         if name not in self._built:
             principal = self._principal
             if principal is None:
@@ -38,28 +39,28 @@ class Loaders:
 
     @property
     def device_by_id(self) -> DataLoader[str, Any]:
-        return self._loader("device_by_id", self._services.devices.get_many)
+        return self.loader("device_by_id", self._services.devices.get_many)
 
     @property
     def audit_entry_by_seq(self) -> DataLoader[int, Any]:
-        return self._loader("audit_entry_by_seq", self._services.audit.get_many)
+        return self.loader("audit_entry_by_seq", self._services.audit.get_many)
 
     @property
     def person_by_id(self) -> DataLoader[str, Any]:
         """PersonViews the viewer may see (masked as their role requires); each read is audited."""
         registries, purpose = self._services.registries, self._purpose
-        return self._loader("person_by_id", lambda p, ids: registries.persons(p, ids, purpose))
+        return self.loader("person_by_id", lambda p, ids: registries.persons(p, ids, purpose))
 
     @property
     def household_by_id(self) -> DataLoader[str, Any]:
-        return self._loader("household_by_id", self._services.registries.households)
+        return self.loader("household_by_id", self._services.registries.households)
 
     @property
     def entity_by_id(self) -> DataLoader[str, Any]:
-        return self._loader("entity_by_id", self._services.registries.entities)
+        return self.loader("entity_by_id", self._services.registries.entities)
 
     @property
     def credit_profile(self) -> DataLoader[tuple, Any]:
         """Keyed by (SubjectType, id); missing when the viewer may not see the profile."""
         registries, purpose = self._services.registries, self._purpose
-        return self._loader("credit_profile", lambda p, keys: registries.credit_profiles(p, keys, purpose))
+        return self.loader("credit_profile", lambda p, keys: registries.credit_profiles(p, keys, purpose))

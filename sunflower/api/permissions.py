@@ -1,6 +1,6 @@
 """Declared permissions. Services check again: functions can call them without GraphQL."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from strawberry import Info
 from strawberry.permission import BasePermission, PermissionExtension
@@ -10,14 +10,14 @@ from sunflower.auth.principals import Role
 
 class IsAuthenticated(BasePermission):
     message = "Sign in first: this field needs a bearer token"
-    error_extensions = {"code": "UNAUTHENTICATED"}
+    error_extensions: ClassVar[dict[str, str]] = {"code": "UNAUTHENTICATED"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return info.context.principal is not None
 
 
 class HasRole(BasePermission):
-    error_extensions = {"code": "PERMISSION_DENIED"}
+    error_extensions: ClassVar[dict[str, str]] = {"code": "PERMISSION_DENIED"}
 
     def __init__(self, *roles: Role) -> None:
         self.roles = roles

@@ -17,10 +17,22 @@ from sunflower.api.errors import DomainErrorMasking, log_unexpected
 from sunflower.api.gate.mutations import GateMutations
 from sunflower.api.gate.queries import GateQueries
 from sunflower.api.gate.subscriptions import GateSubscriptions
+from sunflower.api.office.documents import DocumentMutations, DocumentQueries, OfficialDocumentType
+from sunflower.api.office.engine import WorkflowMutations, WorkflowQueries
+from sunflower.api.office.meetings import MeetingMutations, MeetingQueries, MeetingType
+from sunflower.api.office.supervision import (
+    SupervisionItemType,
+    SupervisionMutations,
+    SupervisionQueries,
+)
+from sunflower.api.office.types import WorkflowInstanceType
 from sunflower.api.registries.imports import ImportJobType, ImportMutations, ImportQueries
 from sunflower.api.registries.mutations import RegistryMutations
 from sunflower.api.registries.queries import RegistryQueries
 from sunflower.api.registries.types import EntityType, HouseholdType, PersonType
+from sunflower.api.traffic.mutations import TrafficMutations
+from sunflower.api.traffic.queries import TrafficQueries
+from sunflower.api.traffic.types import CorridorType, PlanType
 from sunflower.api.viewer.queries import ViewerQueries
 from sunflower.common.settings import get_settings
 
@@ -31,9 +43,15 @@ class NodeQueries:
 
 
 Query = merge_types(
-    "Query", (NodeQueries, ViewerQueries, DeviceQueries, AuditQueries, RegistryQueries, ImportQueries, GateQueries)
+    "Query",
+    (NodeQueries, ViewerQueries, DeviceQueries, AuditQueries, RegistryQueries, ImportQueries, GateQueries,
+     WorkflowQueries, SupervisionQueries, TrafficQueries, DocumentQueries, MeetingQueries),
 )
-Mutation = merge_types("Mutation", (DeviceMutations, RegistryMutations, ImportMutations, GateMutations))
+Mutation = merge_types(
+    "Mutation",
+    (DeviceMutations, RegistryMutations, ImportMutations, GateMutations, WorkflowMutations, SupervisionMutations,
+     TrafficMutations, DocumentMutations, MeetingMutations),
+)
 Subscription = merge_types("Subscription", (GateSubscriptions,))
 
 
@@ -49,7 +67,8 @@ def schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[DeviceType, AuditEntryType, PersonType, HouseholdType, EntityType, ImportJobType],
+        types=[DeviceType, AuditEntryType, PersonType, HouseholdType, EntityType, ImportJobType,
+               WorkflowInstanceType, SupervisionItemType, CorridorType, PlanType, OfficialDocumentType, MeetingType],
         extensions=[
             lambda: QueryDepthLimiter(max_depth=get_settings().max_query_depth),
             lambda: MaxAliasesLimiter(max_alias_count=get_settings().max_aliases),

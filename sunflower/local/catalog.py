@@ -227,12 +227,26 @@ def _cors_rules(props: dict) -> tuple[dict, ...]:
     )
 
 
+_LIFECYCLE_KEYS = {
+    "Id", "Status", "Prefix", "ExpirationInDays", "Transitions", "NoncurrentVersionExpiration",
+    "AbortIncompleteMultipartUpload",
+}  # fmt: skip
+
+
 def _lifecycle_rules(props: dict) -> tuple[dict, ...]:
     rules = []
     for rule in (props.get("LifecycleConfiguration") or {}).get("Rules", []):
+        unknown = sorted(set(rule) - _LIFECYCLE_KEYS)
+        if unknown:  # not silently dropped: the local bucket would not be the deployed one
+            raise ValueError(f"{props['BucketName']}: lifecycle rule {unknown} has no local counterpart yet")
         api: dict[str, Any] = {"ID": rule.get("Id", ""), "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
         if "ExpirationInDays" in rule:
             api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+        if "Transitions" in rule:
+            api["Transitions"] = [
+                {"Days": int(transition["TransitionInDays"]), "StorageClass": transition["StorageClass"]}
+                for transition in rule["Transitions"]
+            ]
         if "NoncurrentVersionExpiration" in rule:
             api["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])}
         if "AbortIncompleteMultipartUpload" in rule:

@@ -10,11 +10,16 @@
 - Every conditional write parses its condition expression again (three times per transaction
   item): half of moto's time in a bulk import. Parsed expressions are now reused; the parse tree
   depends only on the expression, its names and its values, and evaluating it changes nothing.
+- Every Query sorts the whole table, then keeps the items of the one partition it asked for: on an
+  office table of 60k items, a query of the 500 due timers took seconds. A query of the table now
+  reads only its partition, and a query of an index the items unsorted (moto sorts what it keeps).
+- Conditional writes and transactions are made indivisible with one lock (see apply()).
 """
 
 import copy
 import json
 import logging
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -140,14 +145,37 @@ def apply() -> None:
             rollback()
             raise TransactionCanceledException(errors)
 
-    def all_items(self: Any) -> list[Any]:
+    scope = threading.local()  # the items the query running on this thread may consider
+
+    def unsorted_items(self: Any) -> list[Any]:
         items: list[Any] = []
         for hash_set in list(self.items.values()):
             if self.range_key_attr:
                 items.extend(list(hash_set.values()))
             else:
                 items.append(hash_set)
+        return items
+
+    def all_items(self: Any) -> list[Any]:
+        if getattr(scope, "table", None) is self:
+            return scope.items
+        items = unsorted_items(self)
         return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+    original_query = Table.query
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs["index_name"] if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
+        if index_name is None and hash_key is not None and self.range_key_attr:
+            partition = self.items.get(hash_key)  # a defaultdict: get() adds no empty partition
+            scope.items = list(partition.values()) if partition else []
+        else:
+            scope.items = unsorted_items(self)
+        scope.table = self
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            scope.table = scope.items = None
 
     def has_idx_items(self: Any, index_name: str) -> list[Any]:
         index = self.get_index(index_name)
@@ -162,6 +190,22 @@ def apply() -> None:
     for module in (comparisons, dynamodb_models, table_module):
         module.get_filter_expression = get_filter_expression
     DynamoDBBackend.transact_write_items = transact_write_items
+    # DynamoDB applies a conditional write or a transaction atomically; moto checks, then writes,
+    # on whichever request thread it is on, so two requests could both pass one condition. One
+    # lock around every write makes each check-and-write indivisible, as it is in the cloud.
+    writes = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), writes))
     Table.all_items = all_items
+    Table.query = query
     Table.has_idx_items = has_idx_items
     _applied = True
+
+
+def _serialised(method: Any, lock: Any) -> Any:
+    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(self, *args, **kwargs)
+
+    serialised.__wrapped__ = method
+    return serialised

@@ -112,11 +112,55 @@ def seed_registries(data_dir: Path) -> dict:
     return report
 
 
+# The office's demo organisation chart: department code -> (name, parent, leader); staff id -> (name, department).
+# Sign in as one of them with `sunflower token --role official --user h-head`.
+OFFICE_DEPARTMENTS = {
+    "gov": ("平房区人民政府", None, "mayor"),
+    "supervision-office": ("区政府督查室", "gov", "s-head"),
+    "general-office": ("区政府办公室", "gov", "g-head"),
+    "housing": ("区住房和城乡建设局", "gov", "h-head"),
+    "water": ("区水务局", "gov", "w-head"),
+    "market": ("区市场监督管理局", "gov", "m-head"),
+}
+OFFICE_STAFF = {
+    "mayor": ("区长", "gov"), "s-head": ("督查室主任", "supervision-office"), "s-1": ("督查员", "supervision-office"),
+    "g-head": ("办公室主任", "general-office"), "g-1": ("文书", "general-office"),
+    "h-head": ("住建局局长", "housing"), "h-1": ("住建局科员", "housing"),
+    "w-head": ("水务局局长", "water"), "w-1": ("水务局科员", "water"),
+    "m-head": ("市场监管局局长", "market"), "m-1": ("市场监管局科员", "market"),
+}
+
+
+def seed_office(data_dir: Path) -> dict:
+    """The organisation chart the workflows assign and escalate along, and the built-in diagrams."""
+    from sunflower.office.wiring import install_builtins
+
+    office = services().office  # deploys the built-in diagrams on first use; install_builtins reports them
+    org = office.org
+    chart = org.chart(SEEDER)
+    added = 0
+    for code, (name, parent, _) in OFFICE_DEPARTMENTS.items():  # in order: parents before children
+        if code not in chart.departments:
+            org.add_department(SEEDER, name, code=code, parent_id=parent)
+            added += 1
+    known = org.staff_many(SEEDER, list(OFFICE_STAFF))
+    for ident, (name, department) in OFFICE_STAFF.items():
+        if ident not in known:
+            org.add_staff(SEEDER, ident, name, department)
+            added += 1
+    chart = org.chart(SEEDER)
+    for code, (_, _, leader) in OFFICE_DEPARTMENTS.items():
+        if chart.departments[code].leader_id != leader:
+            org.set_leader(SEEDER, code, leader)
+    definitions = install_builtins(office, SEEDER)
+    return {"office_chart_added": added, "office_definitions": {d.key: d.version for d in definitions}}
+
+
 def _count(outcomes, what: str = "persons") -> dict:
     return {f"{what}_{status}": sum(1 for o in outcomes if o.status.value == status) for status in ("accepted", "unchanged", "rejected")}
 
 
-DEMO: list[Callable[[Path], dict]] = [seed_devices, seed_registries]
+DEMO: list[Callable[[Path], dict]] = [seed_devices, seed_registries, seed_office]
 SEEDS = {"demo": DEMO}
 
 

@@ -22,8 +22,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from sunflower.traffic.models import Corridor, Direction, IntersectionTiming, Plan
 
 CENTRING_WEIGHT = 0.02
@@ -200,6 +198,9 @@ def _share(total: float, cap_major: float, cap_minor: float, k: float, minor_sha
 
 def maxband(problem: BandProblem) -> BandSolution:
     """Offsets that maximise the weighted two-way bandwidth (HiGHS branch and bound)."""
+    # numpy and scipy only here: the rest of this module (a plan's band) runs in the API function,
+    # which has neither.
+    import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     cycle = problem.cycle_s

@@ -1,4 +1,4 @@
-"""`sunflower traffic ...`: corridors from SUMO networks and plan exports, without the cloud."""
+"""`sunflower traffic ...`: corridors from SUMO networks, plan exports; `plan` and `diagram` ask the local stack."""
 
 import json
 import sys
@@ -64,3 +64,72 @@ def import_sumo(net: Path, junctions: str | None, corridor_id: str | None, name:
     }
     click.echo(json.dumps(summary, ensure_ascii=False), err=out is None)
     sys.stdout.flush()
+
+
+# --- against the running local stack (`sunflower dev`) --------------------------------------------
+
+_data_dir = click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+                         help="Where the local stack keeps its state [default: the dev stack's].")
+
+
+def _stack(data_dir: Path | None):
+    """The traffic service of the running local stack, and the person at the keyboard as a traffic engineer."""
+    import getpass
+
+    from sunflower.auth.principals import Principal, Role
+    from sunflower.cli import _attach
+    from sunflower.local.devstate import DEFAULT_DATA_DIR
+
+    _attach(data_dir or DEFAULT_DATA_DIR)
+    from sunflower.container import services
+
+    return services().traffic, Principal(id=f"cli-{getpass.getuser()}", roles=frozenset({Role.TRAFFIC_ENGINEER}))
+
+
+def _plan_of(traffic, operator, corridor_id: str, version: int | None):
+    from sunflower.common.errors import DomainError
+
+    try:
+        corridor = traffic.corridor(operator, corridor_id)
+        plan = traffic.plan(operator, corridor_id, version).plan if version is not None else \
+            traffic.in_force(corridor_id).plan
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    return corridor, plan
+
+
+@traffic.command("plan")
+@click.option("--corridor", "corridor_id", required=True, help="Corridor id.")
+@click.option("--version", type=int, default=None, help="A stored plan version [default: the plan in force].")
+@click.option("--sumo", is_flag=True, help="Print a SUMO tlLogic additional file instead of the controller JSON.")
+@_data_dir
+def plan_command(corridor_id: str, version: int | None, sumo: bool, data_dir: Path | None) -> None:
+    """Print a corridor's plan (in force, or --version) as controllers get it, or as SUMO tlLogic XML."""
+    from sunflower.traffic import export
+
+    corridor, plan = _plan_of(*_stack(data_dir), corridor_id, version)
+    if sumo:
+        try:
+            click.echo(export.sumo_tllogic_xml(corridor, plan), nl=False)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        click.echo(export.plan_json(plan))
+
+
+@traffic.command("diagram")
+@click.option("--corridor", "corridor_id", required=True, help="Corridor id.")
+@click.option("--version", type=int, default=None, help="A stored plan version [default: the plan in force].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here (.svg or .png) [default: CORRIDOR-vVERSION.svg].")
+@click.option("--cycles", type=int, default=3, show_default=True, help="Cycles to draw.")
+@_data_dir
+def diagram_command(corridor_id: str, version: int | None, out: Path | None, cycles: int,
+                    data_dir: Path | None) -> None:
+    """Draw the time-space diagram of a corridor's plan: the green waves at the design speed."""
+    from sunflower.traffic.diagram import time_space_diagram
+
+    corridor, plan = _plan_of(*_stack(data_dir), corridor_id, version)
+    out = out or Path(f"{corridor.id}-v{plan.version}.svg")
+    out.write_bytes(time_space_diagram(corridor, plan, cycles=cycles, fmt="png" if out.suffix == ".png" else "svg"))
+    click.echo(str(out))

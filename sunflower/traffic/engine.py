@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from sunflower.traffic.flows import Flows, rolling_flows, validate_batch
 from sunflower.traffic.models import Corridor, Plan, SensorBatch, SensorReading, _Model
@@ -24,7 +24,7 @@ class CorridorState(_Model):
     corridor: Corridor
     plan: Plan | None = None  # in force
     readings: tuple[SensorReading, ...] = ()  # those still inside the rolling window
-    last_interval_end: dict[str, AwareDatetime] = {}  # per detector: readings may not go back before this
+    last_interval_end: dict[str, AwareDatetime] = Field(default_factory=dict)  # per detector: no going back before this
     seen_batch_ids: tuple[str, ...] = ()  # most recent last
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Container, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -88,7 +89,7 @@ def validate_batch(corridor: Corridor, batch: SensorBatch, *, now: datetime,
         by_detector[r.detector_id].append((k, r))
     for detector_id, items in by_detector.items():
         items.sort(key=lambda kr: (kr[1].interval_start, kr[0]))
-        for (_, a), (k, b) in zip(items, items[1:], strict=False):
+        for (_, a), (k, b) in itertools.pairwise(items):
             if b.interval_start < a.interval_end:
                 problem(OverlappingInterval, f"readings[{k}].interval_start",
                         f"detector {detector_id} has overlapping intervals in this batch")

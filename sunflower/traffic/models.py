@@ -13,6 +13,7 @@ Conventions:
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -141,7 +142,7 @@ class Corridor(_Model):
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate intersection ids")
         positions = [i.position_m for i in self.intersections]
-        if any(b <= a for a, b in zip(positions, positions[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(positions)):
             raise ValueError("intersections must be in forward order with increasing position_m")
         lanes = {(i.id, lane.id) for i in self.intersections for lane in i.lanes}
         det_ids = [d.id for d in self.detectors]

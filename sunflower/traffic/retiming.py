@@ -151,7 +151,7 @@ def retime(corridor: Corridor, flows: Flows, current_plan: Plan | None, limits: 
     scored = _search(screen, candidates)
     best_delay, cycle = min(scored)
     if previous_cycle is not None and cycle != previous_cycle and candidates[0] <= previous_cycle <= candidates[-1]:
-        kept = dict((c, d) for d, c in scored).get(previous_cycle)
+        kept = {c: d for d, c in scored}.get(previous_cycle)
         kept = screen.delay(previous_cycle) if kept is None else kept
         if kept <= best_delay * (1 + limits.cycle_hysteresis):  # not worth a transition
             why("cycle_kept", f"cycle {previous_cycle:g} s kept: {cycle:g} s would save under "
@@ -401,7 +401,7 @@ ACCEL_MPS2, DECEL_MPS2 = 2.6, 4.5  # a passenger car's comfortable acceleration 
 def _cycle_candidates(low: float, high: float, res: float) -> list[float]:
     first = timing.ceil_to(low, res)
     last = max(first, math.floor(round(high / res, 6)) * res)
-    count = int(round((last - first) / res)) + 1
+    count = round((last - first) / res) + 1
     return [round(first + k * res, 6) for k in range(count)]
 
 

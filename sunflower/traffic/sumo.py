@@ -9,6 +9,7 @@ Needs sumolib (the `sim` extra); nothing here talks to a running simulation.
 
 from __future__ import annotations
 
+import itertools
 import math
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -152,7 +153,7 @@ def _longest_chain(net, signalised: dict[str, str]) -> list[str]:
                     break
             if len(chain) < 2:
                 continue
-            two_way = all(_path_between(net, y, x, signalised) for x, y in zip(chain, chain[1:], strict=False))
+            two_way = all(_path_between(net, y, x, signalised) for x, y in itertools.pairwise(chain))
             key = (len(chain), two_way, length, tuple(reversed(chain)) < tuple(chain))
             if best is None or key > best[0]:
                 best = (key, chain)
@@ -177,13 +178,13 @@ class _Arterial:
 def _arterial(net, nodes: list[str], signalised: dict[str, str]) -> _Arterial:
     art = _Arterial()
     fwd_paths = []
-    for a, b in zip(nodes, nodes[1:], strict=False):
+    for a, b in itertools.pairwise(nodes):
         path = _path_between(net, a, b, signalised)
         if path is None:
             raise InvalidCorridor.on("corridor", f"no road from {a} to {b} without passing another signal")
         fwd_paths.append(path)
     rev_paths = []
-    for a, b in zip(nodes, nodes[1:], strict=False):
+    for a, b in itertools.pairwise(nodes):
         rev_paths.append(_path_between(net, b, a, signalised))
     art.two_way = all(p is not None for p in rev_paths)
     for k, path in enumerate(fwd_paths):
@@ -213,7 +214,7 @@ def _arterial(net, nodes: list[str], signalised: dict[str, str]) -> _Arterial:
         into = art.forward_in.get(node)
         gap = _dist(into.getShape()[-1], path[0].getShape()[0]) if into is not None else 0.0
         length = gap + sum(e.getLength() for e in path)
-        length += sum(_dist(x.getShape()[-1], y.getShape()[0]) for x, y in zip(path, path[1:], strict=False))
+        length += sum(_dist(x.getShape()[-1], y.getShape()[0]) for x, y in itertools.pairwise(path))
         art.positions.append(art.positions[-1] + length)
     return art
 
@@ -233,7 +234,7 @@ def _program(tls, program_id: str | None):
         raise InvalidCorridor.on("corridor", f"signal {tls.getID()} has no program")
     if program_id is not None and program_id in programs:
         return programs[program_id]
-    return programs[sorted(programs)[0]]
+    return programs[min(programs)]
 
 
 @dataclass

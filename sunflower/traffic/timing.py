@@ -6,6 +6,7 @@ extension cancel out, as HCM assumes), so a phase's effective green equals its d
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -232,7 +233,7 @@ def capacity_cycle_s(model: IntersectionModel, phase_ratios: Sequence[float], ma
     if slack(low_s) >= -1e-9:
         return low_s
     points = sorted({low_s, high_s, *(m / r for m, r in zip(mins, rates, strict=True) if r > 0 and low_s < m / r < high_s)})
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         sa, sb = slack(a), slack(b)
         if sb >= -1e-9:
             return a + (b - a) * (-sa) / (sb - sa) if sb != sa else b
@@ -350,9 +351,9 @@ def _spread(mins: Sequence[float], maxs: Sequence[float], available: float, weig
 
 def round_greens(greens: Sequence[float], total_s: float, mins: Sequence[float], resolution_s: float) -> list[float]:
     """Round to the controller's resolution keeping the exact total (largest remainder), never below a minimum."""
-    units_total = int(round(total_s / resolution_s))
+    units_total = round(total_s / resolution_s)
     exact = [g / resolution_s for g in greens]
-    floors = [max(math.floor(e + 1e-9), int(round(m / resolution_s))) for e, m in zip(exact, mins, strict=True)]
+    floors = [max(math.floor(e + 1e-9), round(m / resolution_s)) for e, m in zip(exact, mins, strict=True)]
     spare = units_total - sum(floors)
     order = sorted(range(len(exact)), key=lambda k: (-(exact[k] - math.floor(exact[k] + 1e-9)), k))
     i = 0

@@ -379,7 +379,7 @@ def test_given_a_fault_mid_file_when_imported_then_the_job_fails_and_the_retry_f
     uploaded = upload(csv_file(people))
 
     # when the first attempt fails
-    (source,) = pump.sources
+    source = next(s for s in pump.sources if s.queue == "ImportsQueue")
     pump.poll(source)
     failed = services().imports.job_of_upload(uploaded.key, uploaded.etag)
 

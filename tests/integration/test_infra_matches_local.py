@@ -6,6 +6,7 @@ run by bin/test before pytest); the local side is what `sunflower dev` built in 
 
 import json
 import os
+import re
 from pathlib import Path
 
 import boto3
@@ -187,3 +188,184 @@ def test_the_gate_function_has_the_three_layers_its_routes_and_a_warm_instance(l
     assert _local(gate["FunctionName"]) == local_cloud.catalog.function_name(local)
     statements = resources["ApiRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert any(s["Action"] == "lambda:InvokeFunction" and logical_id in _refs(s["Resource"]) for s in statements)
+
+
+def _statements(template: dict, role: str) -> list[dict]:
+    return [s for p in template["Resources"][role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def _granted(template: dict, role: str, resource: str) -> set[str]:
+    """The actions a role is allowed on a resource (by logical id, the resource or anything in it)."""
+    actions: set[str] = set()
+    for statement in _statements(template, role):
+        named = _refs(statement["Resource"]) | set(re.findall(r"\$\{(\w+)[.}]", json.dumps(statement["Resource"])))
+        if statement["Effect"] == "Allow" and resource in named:  # !GetAtt X.Arn, !Sub '${X.Arn}/...'
+            listed = statement["Action"]
+            actions.update([listed] if isinstance(listed, str) else listed)
+    return actions
+
+
+def test_the_traffic_table_expires_items_by_ttl_and_has_one_index(local_cloud, template):
+    from sunflower.common.settings import get_settings
+
+    deployed = template["Resources"]["TrafficTable"]["Properties"]
+    assert deployed["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert deployed["SSESpecification"]["SSEType"] == "KMS" and deployed["DeletionProtectionEnabled"] is True
+    assert deployed["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert template["Resources"]["TrafficTable"]["DeletionPolicy"] == "Retain"
+    name = get_settings().resource("traffic")
+    assert name == _local(deployed["TableName"])
+    dynamodb = boto3.client("dynamodb")
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    table = dynamodb.describe_table(TableName=name)["Table"]
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+    assert [(i["IndexName"], [k["AttributeName"] for k in i["KeySchema"]], i["Projection"]["ProjectionType"])
+            for i in table["GlobalSecondaryIndexes"]] == [("gsi1", ["gsi1pk", "gsi1sk"], "ALL")]
+
+
+def test_the_traffic_bucket_moves_raw_batches_to_infrequent_access_then_expires_them(local_cloud, template):
+    from sunflower.common.settings import get_settings
+
+    deployed = template["Resources"]["TrafficBucket"]["Properties"]
+    encryption = deployed["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert all(deployed["PublicAccessBlockConfiguration"].values())
+    policies = [p for p in _of_type(template, "AWS::S3::BucketPolicy").values() if p["Bucket"] == {"Ref": "TrafficBucket"}]
+    assert [s["Sid"] for p in policies for s in p["PolicyDocument"]["Statement"]] == ["TlsOnly"]
+    name = get_settings().bucket("traffic")
+    assert name == _local(deployed["BucketName"])
+
+    rules = {r["ID"]: r for r in boto3.client("s3").get_bucket_lifecycle_configuration(Bucket=name)["Rules"]}
+    raw = rules["RawBatches"]
+    assert raw["Filter"] == {"Prefix": "raw/"} and raw["Status"] == "Enabled"
+    assert raw["Transitions"] == [{"Days": 30, "StorageClass": "STANDARD_IA"}]
+    assert raw["Expiration"] == {"Days": 400}
+    assert rules["RejectedBatches"]["Filter"] == {"Prefix": "rejected/"}
+    assert rules["RejectedBatches"]["Expiration"] == {"Days": 400}
+    assert rules["AbortIncompleteUploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert sorted(rules) == sorted(r["Id"] for r in deployed["LifecycleConfiguration"]["Rules"])
+
+
+def test_the_traffic_batches_queue_feeds_the_traffic_function_and_redrives_to_its_dlq(local_cloud, template):
+    from sunflower.common.settings import get_settings
+
+    deployed = template["Resources"]["TrafficBatchesQueue"]["Properties"]
+    _, function = _function(template, "trafficBatch")
+    assert deployed["VisibilityTimeout"] == 6 * function["Timeout"] == 360
+    assert deployed["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["TrafficBatchesDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=get_settings().resource("traffic-batches"))["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["VisibilityTimeout"] == "360"
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"].endswith(":" + get_settings().resource("traffic-batches-dlq"))
+    assert redrive["maxReceiveCount"] == 3
+
+    local = local_cloud.catalog.functions["trafficBatch"]
+    assert local.handler == "functions/traffic_batch.handler"
+    assert local.sqs == (("TrafficBatchesQueue", 10, True),)
+    mappings = [p for p in _of_type(template, "AWS::Lambda::EventSourceMapping").values()
+                if p["EventSourceArn"] == {"Fn::GetAtt": ["TrafficBatchesQueue", "Arn"]}]
+    assert [(m["BatchSize"], m["FunctionResponseTypes"]) for m in mappings] == [(10, ["ReportBatchItemFailures"])]
+
+
+def test_the_pump_hands_traffic_batches_to_the_traffic_handler(local_cloud):
+    """Lambda's event source mapping, locally: the batch arrives at functions/traffic_batch.handler."""
+    from sunflower.common.settings import get_settings
+    from sunflower.local.pump import EventPump
+
+    # given a stand-in for the handler (the pump resolves handlers by their serverless.yml name)
+    calls = []
+
+    def resolve(spec):
+        return lambda event, context: calls.append((spec.handler, event)) or {"batchItemFailures": []}
+
+    pump = EventPump(local_cloud.catalog, resolve)
+    source = next(s for s in pump.sources if s.queue == "TrafficBatchesQueue")
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=get_settings().resource("traffic-batches"))["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody='{"corridorId": "c1", "batchId": "b1"}')
+
+    # when the pump polls the queue
+    delivered = pump.poll(source)
+
+    # then the traffic handler got Lambda's SQS event and the message is gone
+    assert delivered == 1
+    [(handler, event)] = calls
+    assert handler == "functions/traffic_batch.handler"
+    assert event["Records"][0]["eventSourceARN"] == local_cloud.catalog.queue_arn("TrafficBatchesQueue")
+    assert pump.pending()[get_settings().resource("traffic-batches")] == 0
+
+
+def test_the_scheduler_runs_the_office_timers_every_minute(local_cloud, template):
+    from datetime import UTC, datetime, timedelta
+
+    from sunflower.local.scheduler import Scheduler
+
+    _, deployed = _function(template, "officeTimers")
+    assert (deployed["Handler"], deployed["Timeout"]) == ("functions/office_timers.handler", 300)
+    calls = []
+    t0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+    scheduler = Scheduler(local_cloud.catalog, lambda spec: lambda event, context: calls.append(spec.handler), now=lambda: t0)
+    [schedule] = [s for s in scheduler.schedules if s.function.name == "officeTimers"]
+    assert schedule.period == timedelta(minutes=1)
+
+    scheduler.run_due(t0 + timedelta(minutes=1))
+    assert "functions/office_timers.handler" in calls
+
+
+def test_every_function_has_the_layers_it_deploys_with_and_the_build_measures_them(local_cloud, template):
+    from sunflower import build
+
+    resources = template["Resources"]
+    artifacts = {
+        logical_id: r["Properties"]["Content"]["S3Key"].rsplit("/", 1)[1]
+        for logical_id, r in resources.items()
+        if r["Type"] == "AWS::Lambda::LayerVersion"
+    }
+    assert artifacts["TrafficLambdaLayer"] == "traffic-layer.zip" and artifacts["OfficeLambdaLayer"] == "office-layer.zip"
+    assert set(artifacts.values()) == {build.DEPS_ZIP, build.MODELS_ZIP, *(x.zip_name for x in build.EXTRA_LAYERS.values())}
+    for spec in local_cloud.catalog.functions.values():
+        _, deployed = _function(template, spec.name)
+        assert tuple(layer["Ref"] for layer in deployed["Layers"]) == spec.layers, spec.name
+    expected = {
+        "api": ("DepsLambdaLayer", "OfficeLambdaLayer"),
+        "trafficBatch": ("DepsLambdaLayer", "TrafficLambdaLayer"),
+        "officeTimers": ("DepsLambdaLayer", "OfficeLambdaLayer"),
+        "gateCheck": ("DepsLambdaLayer", "MlLambdaLayer", "ModelsLambdaLayer"),
+    }
+    for name, layers in expected.items():
+        assert local_cloud.catalog.functions[name].layers == layers
+    # The size gate adds up what each function really deploys with.
+    for function, name in (("gate", "gateCheck"), ("traffic", "trafficBatch"), ("api", "api"), ("api", "officeTimers")):
+        zips = (build.APP_ZIP, *(artifacts[layer] for layer in expected[name]))
+        assert build.FUNCTIONS[function] == zips, name
+
+
+def test_the_traffic_and_office_roles_grant_what_their_code_calls(template):
+    assert _granted(template, "TrafficBatchRole", "TrafficBatchesQueue") == {
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
+    }  # fmt: skip
+    assert {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"} <= _granted(template, "TrafficBatchRole", "TrafficTable")
+    assert not _granted(template, "TrafficBatchRole", "IdempotencyTable")  # batch ids are claimed in its own table
+    assert {"s3:GetObject", "s3:PutObject"} <= _granted(template, "TrafficBatchRole", "TrafficBucket")
+    assert "events:PutEvents" in _granted(template, "TrafficBatchRole", "EventBus")
+
+    # The API enqueues sensor batches and runs the office engine: batch writes (puts and deletes of
+    # timeline, inbox and timer items), conditional puts and updates.
+    assert {"sqs:SendMessage", "sqs:GetQueueUrl"} <= _granted(template, "ApiRole", "TrafficBatchesQueue")
+    # Both read traffic objects; a missing one must read as NoSuchKey (sunflower.aws.storage: NotFound).
+    for role in ("ApiRole", "TrafficBatchRole"):
+        assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} <= _granted(template, role, "TrafficBucket")
+    office = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+              "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"}
+    assert office <= _granted(template, "ApiRole", "OfficeTable")
+    assert office <= _granted(template, "OfficeTimersRole", "OfficeTable")
+    assert _granted(template, "OfficeTimersRole", "RegistriesTable") == {"dynamodb:GetItem", "dynamodb:BatchGetItem"}
+    # Transactions need no action of their own (and there is none: dynamodb:TransactWriteItems is not an IAM action).
+    assert not any("Transact" in action for role in ("ApiRole", "OfficeTimersRole")
+                   for s in _statements(template, role) for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))

@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sunflower import build
 
@@ -194,32 +195,234 @@ def _zip_of_size(path: Path, size: int) -> Path:
     return path
 
 
-def test_the_build_reports_every_size_and_fails_when_the_gate_function_would_not_fit(tmp_path, monkeypatch, capsys):
-    # given builders that produce 1 MiB each, and a 3 MB limit
+def test_the_build_reports_every_size_and_fails_when_a_function_would_not_fit(tmp_path, monkeypatch, capsys):
+    # given builders that produce zips of known sizes (MiB), and a 3.5 MB limit
     mib = 1024 * 1024
     out = tmp_path / ".build"
     out.mkdir()
-    for name, zip_name in (
-        ("build_app_zip", build.APP_ZIP),
-        ("build_deps_layer", build.DEPS_ZIP),
-        ("build_ml_layer", build.ML_ZIP),
-        ("build_models_layer", build.MODELS_ZIP),
-    ):
-        path = _zip_of_size(out / zip_name, mib)
-        monkeypatch.setattr(build, name, lambda *args, _path=path, **kwargs: _path)
-    monkeypatch.setattr(build, "LAMBDA_UNZIPPED_LIMIT_MB", 3)
+    sizes = {"app.zip": 1, "deps-layer.zip": 1, "ml-layer.zip": 1, "models-layer.zip": 1,
+             "traffic-layer.zip": 2, "office-layer.zip": 0.5}  # fmt: skip
+    paths = {name: _zip_of_size(out / name, int(size * mib)) for name, size in sizes.items()}
+    monkeypatch.setattr(build, "build_app_zip", lambda *a, **k: paths["app.zip"])
+    monkeypatch.setattr(build, "build_deps_layer", lambda *a, **k: paths["deps-layer.zip"])
+    monkeypatch.setattr(build, "build_models_layer", lambda *a, **k: paths["models-layer.zip"])
+    built = []
+
+    def extra_layer(name, root, out, *, deps_layer):
+        assert deps_layer == paths["deps-layer.zip"]  # each extra layer is built on the deps layer
+        built.append(name)
+        return paths[build.EXTRA_LAYERS[name].zip_name]
+
+    monkeypatch.setattr(build, "build_extra_layer", extra_layer)
+    monkeypatch.setattr(build, "LAMBDA_UNZIPPED_LIMIT_MB", 3.5)
 
     # when
     code = build.main([str(tmp_path)])
 
-    # then one JSON line with every size, and a failure that says why
+    # then one JSON line with every layer's size and every function's total
     captured = capsys.readouterr()
     report = json.loads(captured.out)
+    assert built == ["ml", "traffic", "office"]
+    for key, size in (("app", 1), ("deps_layer", 1), ("ml_layer", 1), ("models_layer", 1),
+                      ("traffic_layer", 2), ("office_layer", 0.5)):  # fmt: skip
+        assert report[f"{key}_unzipped_mb"] == size
+        assert report[f"{key}_zip"].endswith(".zip") and f"{key}_zip_mb" in report
     assert report["gate_function_unzipped_mb"] == 4.0
-    for key in ("app", "deps_layer", "ml_layer", "models_layer"):
-        assert report[f"{key}_unzipped_mb"] == 1.0
+    assert report["traffic_function_unzipped_mb"] == 4.0
+    assert report["api_function_unzipped_mb"] == 2.5
+    assert report["function_limit_mb"] == 3.5
+    # and a failure for each function over the limit that says what to shrink
     assert code == 1
-    assert "gate function unzipped" in captured.err and "less than 3 MB" in captured.err
+    assert "gate function unzipped (app + deps + ml + models)" in captured.err
+    assert "traffic function unzipped (app + deps + traffic)" in captured.err
+    assert "EXTRA_LAYERS['traffic']" in captured.err and "less than 3.5 MB" in captured.err
+    assert "api function" not in captured.err
 
     monkeypatch.setattr(build, "LAMBDA_UNZIPPED_LIMIT_MB", 250)
     assert build.main([str(tmp_path)]) == 0
+
+
+def test_the_layer_recipes_are_the_pyproject_extras_and_sim_builds_on_traffic():
+    assert build.extra_dependencies(build.ROOT, "traffic") == ["matplotlib>=3.8", "numpy>=1.26", "scipy>=1.11"]
+    sim = build.extra_dependencies(build.ROOT, "sim")
+    assert set(build.extra_dependencies(build.ROOT, "traffic")) <= set(sim)
+    assert {build._requirement_name(r) for r in sim} >= {"eclipse-sumo", "sumolib", "traci"}
+    assert {build._requirement_name(r) for r in build.extra_dependencies(build.ROOT, "office")} == {
+        "spiffworkflow", "chinesecalendar", "jsonschema",
+    }  # fmt: skip
+    # every layer's requirements are pinned for the laptop and the layer alike
+    pinned = {
+        build._requirement_name(line)
+        for line in (build.ROOT / build.CONSTRAINTS).read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    for layer in build.EXTRA_LAYERS.values():
+        assert layer.name == layer.extra and layer.zip_name == f"{layer.name}-layer.zip"
+        assert {build._requirement_name(r) for r in build.extra_dependencies(build.ROOT, layer.extra)} <= pinned
+
+
+def test_the_functions_the_build_measures_are_the_ones_serverless_yml_deploys():
+    # given the layers and functions of infra/serverless.yml
+    from sunflower.local import catalog
+
+    raw = yaml.load(catalog.SERVERLESS_YML.read_text(), Loader=catalog._CfnLoader)
+    artifacts = {
+        f"{name[0].upper()}{name[1:]}LambdaLayer": Path(layer["package"]["artifact"]).name
+        for name, layer in raw["layers"].items()
+    }
+    functions = catalog.load(stage="local").functions
+
+    # then every layer zip comes from the build, and each measured function has those layers
+    assert set(artifacts.values()) == {
+        build.DEPS_ZIP, build.MODELS_ZIP, *(layer.zip_name for layer in build.EXTRA_LAYERS.values())
+    }  # fmt: skip
+    deploys = {name: (build.APP_ZIP, *(artifacts[layer] for layer in f.layers)) for name, f in functions.items()}
+    assert build.FUNCTIONS == {
+        "gate": deploys["gateCheck"],
+        "traffic": deploys["trafficBatch"],
+        "api": deploys["api"],
+    }
+    # and any other function's layers are a subset of a measured one
+    for name, zips in deploys.items():
+        assert any(set(zips) <= set(measured) for measured in build.FUNCTIONS.values()), name
+
+
+def _layer(**overrides) -> build.ExtraLayer:
+    return build.ExtraLayer(**{"name": "traffic", "extra": "traffic", "zip_name": "traffic-layer.zip",
+                               "stamp": "traffic-layer.stamp", **overrides})  # fmt: skip
+
+
+def _files(site: Path) -> list[str]:
+    return sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+
+
+def _write(site: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        (site / relative).parent.mkdir(parents=True, exist_ok=True)
+        (site / relative).write_text(text)
+
+
+def test_stripping_deletes_what_the_patterns_match_and_keeps_the_rest(tmp_path):
+    # given an installed tree with stubs, headers, an unused subpackage and an accelerated module
+    site = tmp_path / "python"
+    _write(site, {
+        "numpy/__init__.py": "", "numpy/__init__.pyi": "", "numpy/_core/include/numpy/ndarraytypes.h": "",
+        "scipy/__init__.py": "", "scipy/io/__init__.py": "", "scipy/io/matlab/_mio.py": "",
+        "scipy/optimize/__init__.py": "from ._milp import milp\n", "scipy/optimize/_milp.py": "import numpy\n",
+        "fontTools/misc/bezierTools.py": "", "fontTools/misc/bezierTools.cpython-312-x86_64-linux-gnu.so": "",
+        "matplotlib/mpl-data/sample_data/goog.npz": "", "matplotlib/mpl-data/matplotlibrc": "",
+    })  # fmt: skip
+    layer = _layer(strip=(*build.BUILD_ONLY_FILES, "scipy/io", "fontTools/**/*.so", "matplotlib/mpl-data/sample_data"))
+
+    # when
+    build._strip(site, layer)
+
+    # then (the pure-Python bezierTools stays, so nothing that imports it loses it)
+    assert _files(site) == [
+        "fontTools/misc/bezierTools.py",
+        "matplotlib/mpl-data/matplotlibrc",
+        "numpy/__init__.py",
+        "scipy/__init__.py",
+        "scipy/optimize/__init__.py",
+        "scipy/optimize/_milp.py",
+    ]
+    assert not (site / "numpy" / "_core").exists() and not (site / "scipy" / "io").exists()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def qmc_init():\n    from scipy.stats import qmc\n",  # lazily, in a function
+        "from ..stats import qmc\n",  # relatively
+        "from scipy import stats\n",  # a submodule by name
+        "import scipy.stats._qmc as q\n",
+    ],
+)
+def test_stripping_fails_when_a_kept_module_imports_a_stripped_one_however_it_does(tmp_path, source):
+    site = tmp_path / "python"
+    _write(site, {"scipy/__init__.py": "", "scipy/stats/__init__.py": "", "scipy/stats/_qmc.py": "",
+                  "scipy/optimize/__init__.py": "", "scipy/optimize/_de.py": source})  # fmt: skip
+    with pytest.raises(build.BuildError, match=r"scipy/optimize/_de.py imports scipy.stats\b"):
+        build._strip(site, _layer(strip=("scipy/stats",)))
+
+
+def test_optional_and_declared_unreached_imports_of_stripped_modules_do_not_fail_the_build(tmp_path):
+    site = tmp_path / "python"
+    _write(site, {
+        "scipy/__init__.py": "", "scipy/stats/__init__.py": "",
+        "scipy/optimize/__init__.py": "",
+        "scipy/optimize/_a.py": "try:\n    from scipy import stats\nexcept ImportError:\n    stats = None\n",
+        "scipy/optimize/_b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import scipy.stats\n",
+        "scipy/optimize/_c.py": "def debug():\n    import scipy.stats\n",
+    })  # fmt: skip
+    build._strip(site, _layer(strip=("scipy/stats",), unreached=("scipy/optimize/_c.py imports scipy.stats",)))
+    assert "scipy/optimize/_c.py" in _files(site)
+
+
+def _fake_pip(calls: list):
+    """Instead of pip: install numpy (with a stub), scipy (with an unused subpackage) and packaging."""
+
+    def install(site, requirements, constraints, layer):
+        calls.append((list(requirements), [Path(c).read_text() for c in constraints]))
+        _dist(site, "numpy", "2.4.6", [], {"numpy/__init__.py": "", "numpy/__init__.pyi": ""})
+        _dist(site, "scipy", "1.17.1", ["numpy>=1.26"],
+              {"scipy/__init__.py": "", "scipy/optimize/__init__.py": "", "scipy/io/__init__.py": ""})  # fmt: skip
+        _dist(site, "matplotlib", "3.11.2", ["numpy>=1.23", "packaging>=20"], {"matplotlib/__init__.py": ""})
+        _dist(site, "packaging", "26.3", [], {"packaging/__init__.py": ""})
+
+    return install
+
+
+def _repo_with_traffic_extra(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "sunflower"\ndependencies = ["packaging>=24"]\n'
+        '[project.optional-dependencies]\ntraffic = ["numpy>=1.26", "scipy>=1.11", "matplotlib>=3.8", "packaging>=24"]\n'
+    )
+    deps = tmp_path / "deps-layer.zip"
+    with zipfile.ZipFile(deps, "w") as archive:
+        archive.writestr("python/packaging-26.3.dist-info/METADATA", "Name: packaging\nVersion: 26.3\n")
+    return root, deps
+
+
+def test_an_extra_layer_is_pinned_to_the_deps_layer_stripped_cached_and_reproducible(tmp_path, monkeypatch):
+    # given a repo whose [traffic] extra shares packaging with the deps layer
+    root, deps = _repo_with_traffic_extra(tmp_path)
+    calls: list = []
+    monkeypatch.setattr(build, "_pip_install", _fake_pip(calls))
+    monkeypatch.setitem(build.EXTRA_LAYERS, "traffic", _layer(strip=("**/*.pyi", "scipy/io")))
+
+    # when the layer is built
+    layer = build.build_extra_layer("traffic", root, tmp_path / "one", deps_layer=deps)
+
+    # then pip resolved against the deps layer's versions, and the zip has neither what that layer
+    # has nor what was stripped
+    [(requirements, constraints)] = calls
+    assert requirements == ["matplotlib>=3.8", "numpy>=1.26", "scipy>=1.11"]
+    assert constraints == ["packaging==26.3\n"]
+    names = zipfile.ZipFile(layer).namelist()
+    assert "python/numpy/__init__.py" in names and "python/scipy/optimize/__init__.py" in names
+    assert not [n for n in names if n.startswith(("python/packaging", "python/scipy/io")) or n.endswith(".pyi")]
+    assert (tmp_path / "one" / "traffic-layer.stamp").is_file()
+
+    # the stamp matches: no pip, the same zip
+    built = layer.stat().st_mtime_ns
+    assert build.build_extra_layer("traffic", root, tmp_path / "one", deps_layer=deps).stat().st_mtime_ns == built
+    assert len(calls) == 1
+
+    # another build of the same recipe is byte for byte the same
+    again = build.build_extra_layer("traffic", root, tmp_path / "two", deps_layer=deps)
+    assert again.read_bytes() == layer.read_bytes()
+
+    # a changed recipe (what is stripped) builds again
+    monkeypatch.setitem(build.EXTRA_LAYERS, "traffic", _layer(strip=("**/*.pyi",)))
+    rebuilt = build.build_extra_layer("traffic", root, tmp_path / "one", deps_layer=deps)
+    assert "python/scipy/io/__init__.py" in zipfile.ZipFile(rebuilt).namelist()
+    assert len(calls) == 3
+
+
+def test_an_extra_layer_needs_the_deps_layer(tmp_path):
+    root, _ = _repo_with_traffic_extra(tmp_path)
+    with pytest.raises(build.BuildError, match="built on the deps layer"):
+        build.build_extra_layer("traffic", root, tmp_path / "out", deps_layer=tmp_path / "missing.zip")

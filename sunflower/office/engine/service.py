@@ -264,8 +264,13 @@ class WorkflowService:
         task_id: str,
         data: Mapping[str, Any] | None = None,
         comment: str | None = None,
+        *,
+        expected_version: int | None = None,
     ) -> Instance:
-        """Complete an open task assigned to the actor; the instance moves on to its next tasks or ends."""
+        """Complete an open task assigned to the actor; the instance moves on to its next tasks or ends.
+
+        With `expected_version` (the instance version the form was shown at) any change since is refused.
+        """
         data = dict(data or {})
         _check_data_keys(data)
         if comment is not None and len(comment) > MAX_COMMENT:
@@ -274,6 +279,12 @@ class WorkflowService:
         for _ in range(_SAVE_ATTEMPTS):
             stored = self._repo.get(instance_id)
             before = stored.instance
+            if expected_version is not None and before.version != expected_version:
+                self._require_viewer(actor, before)
+                raise InvalidState(
+                    f"instance {instance_id} changed since you read it (version {expected_version}, now "
+                    f"{before.version}); reload it and try again"
+                )
             task = before.task(task_id)
             if task is None:
                 if conflicted:
@@ -315,21 +326,28 @@ class WorkflowService:
         data: Mapping[str, Any] | None = None,
         comment: str | None = None,
         author: str | None = None,
+        task_id: str | None = None,
     ) -> TimelineEntry:
         """Append a note (e.g. a progress report) to an instance's timeline without moving it on.
 
         `author` (an audit name such as person:p1) is for domain services acting as SYSTEM on
-        behalf of someone whose right to write they have checked.
+        behalf of someone whose right to write they have checked. With `task_id` the note is about
+        that open task.
         """
         if author is not None and actor.kind is not PrincipalKind.SYSTEM:
             raise PermissionDenied("only Sunflower's own services write notes on someone's behalf")
         instance = self.instance(actor, instance_id)
         if comment is not None and len(comment) > MAX_COMMENT:
             raise ValidationFailed.on("comment", f"must be at most {MAX_COMMENT} characters")
+        task = instance.task(task_id) if task_id is not None else None
+        if task_id is not None and task is None:
+            raise InvalidState(f"task {task_id} is not open in instance {instance_id}")
         now = self._clock()
         entry = TimelineEntry(
             id=f"{to_iso(now)}#{instance.version:08d}#n{new_id()}", instance_id=instance.id, at=now,
             actor=author or actor.audit_name, kind=TimelineKind.NOTE, data=_jsonable(dict(data or {})), comment=comment,
+            task_id=task.id if task else None, element_id=task.element_id if task else None,
+            task_name=task.name if task else None,
         )
         self._repo.append_timeline([entry])
         return entry

@@ -1,11 +1,15 @@
 """督办 Supervision items, their progress, the traffic light and on-time statistics (pure rules)."""
 
+from __future__ import annotations
+
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from sunflower.office.calendar import WorkCalendar
+if TYPE_CHECKING:  # the API imports these types without the holiday calendar (sunflower.container builds it lazily)
+    from sunflower.office.calendar import WorkCalendar
 
 YELLOW_WORKING_DAYS = 3
 

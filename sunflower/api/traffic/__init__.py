@@ -1,0 +1,1 @@
+"""GraphQL for signal corridors: status, plan history and exports, and the engineers' pins and overrides."""
