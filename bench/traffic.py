@@ -2,7 +2,7 @@
 and SUMO's own tlsCycleAdaptation.py + tlsCoordinator.py, on the same seeds.
 
 Run: sunflower bench traffic [--net NET.net.xml --routes ROUTES.rou.xml] [--corridor J1,J2,...]
-                             [--seeds 1,2,3] [--on-batch MODULE:FACTORY]
+                             [--seeds 1,2,3] [--on-batch pure|MODULE:FACTORY]
 Without --net/--routes it runs the shipped Hanan 2nd Avenue scenario (8 signals, 55 km/h, eastbound
 morning peak). It imports the corridor from the network, places an induction loop on every signalled
 approach lane and, for the "sunflower" variant, sends a sensor batch every --batch-s seconds (readings
@@ -14,8 +14,10 @@ splits; the stages serving the arterial through run to their planned yield point
 skipped without a call from their loops, gap out after their (variable initial) minimum green when their
 loops see nobody, and return their unused time to the arterial stage. Pedestrian minimum greens apply when
 the routes or the network carry pedestrians (the shipped scenario has none). "sunflower_fixed" (not run by
-default) applies the same plans as fixed-time programs. The default on_batch is the pure path (sunflower.traffic.engine.ingest);
-the handler path plugs in with --on-batch MODULE:FACTORY, FACTORY(corridor, initial_plan) -> on_batch.
+default) applies the same plans as fixed-time programs. By default every batch takes the real handler path
+(bench/traffic_handler.py: the traffic queue and functions/traffic_batch.py in the embedded cloud, the plan
+in force read back); `--on-batch pure` calls sunflower.traffic.engine.ingest directly (the same plans),
+and --on-batch MODULE:FACTORY plugs in anything else, FACTORY(corridor, initial_plan) -> on_batch.
 
 Figures are over vehicles whose planned departure falls in [--warmup-s, last departure]; time loss and
 travel time count from the planned departure, so insertion delay is included. Stops are SUMO's
@@ -87,9 +89,10 @@ def pure_on_batch(corridor: Corridor, initial_plan: Plan):
     return on_batch
 
 
-def load_factory(spec: str | None):
-    if not spec:
+def load_factory(spec: str):
+    if spec == "pure":
         return pure_on_batch
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/traffic_handler.py
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(module), name or "on_batch_factory")
 
@@ -110,7 +113,7 @@ class Setup:
     end_departures: float
     reading_s: float
     batch_s: float
-    on_batch_spec: str | None
+    on_batch_spec: str
     peak: str = "forward"
     pedestrians: bool = False  # the routes or the network carry pedestrians (then their minimum greens apply)
     notes: list[str] = field(default_factory=list)
@@ -761,7 +764,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup-s", type=float, default=900.0, help="vehicles planned to leave before are not counted")
     parser.add_argument("--end-s", type=float, default=None, help="last planned departure counted (default: routes' end)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--on-batch", default=None, help="MODULE:FACTORY; FACTORY(corridor, plan0) -> on_batch(batch)")
+    parser.add_argument("--on-batch", default="traffic_handler:factory",
+                        help="MODULE:FACTORY, FACTORY(corridor, plan0) -> on_batch(batch); default: every batch "
+                             "through the queue and functions/traffic_batch.py in the embedded cloud; "
+                             "'pure' calls sunflower.traffic.engine.ingest directly")
     parser.add_argument("--work-dir", default=None, help="keep the generated files here")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s]

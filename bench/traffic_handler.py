@@ -34,8 +34,11 @@ def _cloud():
 
 
 def factory(corridor, initial_plan):
-    """FACTORY(corridor, plan0) -> on_batch(batch) -> Plan | None, for bench/traffic.py."""
-    _cloud()
+    """FACTORY(corridor, plan0) -> on_batch(batch) -> Plan | None, for bench/traffic.py.
+
+    Each run (one per seed, possibly in one process) starts from an empty embedded cloud.
+    """
+    _cloud().reset()
     from sunflower.auth.principals import Principal, Role
     from sunflower.aws.clients import client
     from sunflower.common.settings import get_settings

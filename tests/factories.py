@@ -148,7 +148,7 @@ def audit_event(**overrides) -> AuditEvent:
 # Principals of the registry roles, rows as clerks type or upload them, domain records for unit
 # tests, and a RegistryService built by hand so a test can hold its clock.
 
-import random as _random  # noqa: E402  (appended section)
+import random as _random
 
 _registry_rng = _random.Random(2260)
 

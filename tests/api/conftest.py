@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse, print_ast
 from graphql.language import FragmentSpreadNode, Visitor, visit
 from starlette.testclient import TestClient
+
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse, print_ast
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "graphql" / "operations"
 

@@ -3,7 +3,6 @@
 import base64
 import json
 
-
 from sunflower.auth import device_signature
 from sunflower.common.clock import utc_now
 

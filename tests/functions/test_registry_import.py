@@ -5,8 +5,8 @@ import json
 
 import boto3
 import pytest
-
 from factories import audit_log, person_row
+
 from sunflower.common.settings import get_settings
 from sunflower.container import services
 from sunflower.registries.imports import ImportStatus

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import boto3
 import pytest
-
 from factories import FakeClock, admin, audit_event, audit_service, auditor, person, resident
+
 from sunflower.audit.models import GENESIS, AuditAction, AuditEntry, AuditEvent, ProblemKind
 from sunflower.audit.service import AuditFilter
 from sunflower.aws.clients import client

@@ -4,7 +4,6 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-
 from factories import (
     FakeClock,
     admin,
@@ -16,6 +15,7 @@ from factories import (
     resident,
     signed_request,
 )
+
 from sunflower.audit.models import AuditAction
 from sunflower.audit.service import AuditFilter
 from sunflower.auth import device_signature as ds

@@ -9,14 +9,13 @@ import json
 from dataclasses import dataclass
 from datetime import date
 
-
 import pytest
 import requests
+from factories import audit_log, entity_row, new_credit_code, new_id_number, official, person_row
 from openpyxl import Workbook
 from starlette.testclient import TestClient
 from strawberry.relay import from_base64
 
-from factories import audit_log, entity_row, new_credit_code, new_id_number, official, person_row
 from sunflower.auth.principals import SYSTEM, Role
 from sunflower.aws.clients import client
 from sunflower.common.settings import get_settings

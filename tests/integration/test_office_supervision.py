@@ -7,7 +7,12 @@ import pytest
 from sunflower.auth.principals import SYSTEM, Principal, Role
 from sunflower.common.errors import InvalidState, PermissionDenied, ValidationFailed
 from sunflower.office.engine.models import TimelineKind
-from sunflower.office.supervision.models import MilestoneDraft, SourceKind, SupervisionStatus, TrafficLight
+from sunflower.office.supervision.models import (
+    MilestoneDraft,
+    SourceKind,
+    SupervisionStatus,
+    TrafficLight,
+)
 from sunflower.office.wiring import build_office
 
 pytestmark = pytest.mark.usefixtures("local_cloud")

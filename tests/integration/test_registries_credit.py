@@ -4,7 +4,6 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
-
 from factories import (
     FakeClock,
     audit_log,
@@ -21,6 +20,7 @@ from factories import (
     table_items,
     traffic_engineer,
 )
+
 from sunflower.auth.principals import SYSTEM
 from sunflower.common.errors import AlreadyExists, PermissionDenied, ValidationFailed
 from sunflower.container import services

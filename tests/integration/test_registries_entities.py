@@ -4,7 +4,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-
 from factories import (
     FakeClock,
     audit_log,
@@ -19,8 +18,15 @@ from factories import (
     resident,
     table_items,
 )
+
 from sunflower.auth.principals import SYSTEM
-from sunflower.common.errors import AlreadyExists, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from sunflower.common.errors import (
+    AlreadyExists,
+    InvalidState,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from sunflower.container import services
 from sunflower.registries.models import EntityStatus, PersonStatus
 from sunflower.registries.service import ImportKind, Row, RowStatus
@@ -60,7 +66,7 @@ def test_an_official_registers_an_entity_represented_by_a_registered_person(regi
     entity = registries.register_entity(clerk, row, "business registration")
     assert (entity.name, entity.credit_code, entity.status) == ("哈尔滨向日葵科技有限公司", row["credit_code"], EntityStatus.ACTIVE)
     assert (entity.legal_rep_id, entity.legal_rep_name) == (rep.id, "王建国")
-    assert entity.registered_capital == Decimal("1000") and entity.established_on == date(2018, 5, 20)
+    assert entity.registered_capital == Decimal(1000) and entity.established_on == date(2018, 5, 20)
     assert registries.entities(resident(), [entity.id]) == {entity.id: entity}
     assert credit_code_claims() == {row["credit_code"]: entity.id}
     entry = audit_log()[-1]

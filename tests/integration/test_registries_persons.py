@@ -4,7 +4,6 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
-
 from factories import (
     FakeClock,
     audit_log,
@@ -21,9 +20,16 @@ from factories import (
     table_items,
     traffic_engineer,
 )
+
 from sunflower.audit.models import AuditAction
 from sunflower.auth.principals import SYSTEM
-from sunflower.common.errors import AlreadyExists, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from sunflower.common.errors import (
+    AlreadyExists,
+    InvalidState,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from sunflower.container import services
 from sunflower.registries.access import mask_id_number
 from sunflower.registries.identifiers import Sex

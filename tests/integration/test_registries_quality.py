@@ -3,7 +3,6 @@
 from datetime import date
 
 import pytest
-
 from factories import (
     admin,
     auditor,
@@ -15,6 +14,7 @@ from factories import (
     police,
     resident,
 )
+
 from sunflower.auth.principals import SYSTEM
 from sunflower.common.errors import PermissionDenied, ValidationFailed
 from sunflower.container import services

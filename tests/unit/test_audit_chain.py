@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from factories import audit_event
+
 from sunflower.audit.models import (
     GENESIS,
     AuditAction,

@@ -1,8 +1,8 @@
 """Principals, roles, and the claims a token turns into."""
 
 import pytest
-
 from factories import admin, person
+
 from sunflower.auth.principals import SYSTEM, PrincipalKind, Role
 from sunflower.auth.tokens import TokenVerifier, principal_from_claims
 from sunflower.common.errors import Unauthenticated

@@ -236,7 +236,7 @@ class WorkflowService:
             for listener in self._listeners.get(instance.definition_key, ()):
                 try:
                     listener(None, instance)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     logger.exception("listener for %s failed on %s", instance.definition_key, instance.id)
 
     def instance(self, viewer: Principal, instance_id: str) -> Instance:
@@ -587,7 +587,7 @@ class WorkflowService:
         """The changes are committed; what follows from them is repaired by wake_due if this fails."""
         try:
             self._repo.apply(changes)
-        except Exception:  # noqa: BLE001 - the instances are saved; their repair hints bring them back
+        except Exception:
             logger.exception("applying the outbox of %s failed; wake_due will retry", [c.instance.id for c in changes])
         previous = {i.id: i for i in before}
         for change in changes:
@@ -597,7 +597,7 @@ class WorkflowService:
                     continue  # a repair: nothing changed
                 try:
                     listener(old, change.instance)
-                except Exception:  # noqa: BLE001 - a domain's bookkeeping must not undo a committed change
+                except Exception:
                     logger.exception("listener for %s failed on %s", change.instance.definition_key, change.instance.id)
 
     def on_change(self, definition_key: str, listener: Callable[[Instance | None, Instance], None]) -> None:

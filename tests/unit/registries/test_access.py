@@ -3,7 +3,6 @@
 from datetime import date
 
 import pytest
-
 from factories import (
     a_person,
     admin,
@@ -17,6 +16,7 @@ from factories import (
     resident,
     traffic_engineer,
 )
+
 from sunflower.auth.principals import SYSTEM, Principal, PrincipalKind, Role
 from sunflower.common.errors import PermissionDenied
 from sunflower.registries.access import (

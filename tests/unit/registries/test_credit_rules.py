@@ -3,8 +3,8 @@
 from datetime import date, timedelta
 
 import pytest
-
 from factories import credit_record
+
 from sunflower.registries.credit import compute_profile, grade_of, next_change
 from sunflower.registries.models import CreditCategory as C
 from sunflower.registries.models import SubjectType

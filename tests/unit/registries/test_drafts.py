@@ -4,8 +4,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-
 from factories import credit_row, entity_row, new_credit_code, new_id_number, person_row
+
 from sunflower.common.errors import ValidationFailed
 from sunflower.registries.drafts import credit_draft, entity_draft, parse_date, person_draft
 from sunflower.registries.identifiers import Sex

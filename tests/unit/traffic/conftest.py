@@ -4,9 +4,9 @@ import pytest
 
 pytest.importorskip("scipy", reason="traffic retiming needs the [sim] extra (numpy, scipy)")
 
-from traffic_factories import make_corridor  # noqa: E402
+from traffic_factories import make_corridor
 
-from sunflower.traffic.models import Corridor  # noqa: E402
+from sunflower.traffic.models import Corridor
 
 
 @pytest.fixture

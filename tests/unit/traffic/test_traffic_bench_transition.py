@@ -29,25 +29,25 @@ class _TrafficLight:
         self.durations: list[tuple[str, float]] = []
         self.programs: list[str] = []
 
-    def Logic(self, program, kind, phase, phases):  # noqa: N802 (traci's name)
+    def Logic(self, program, kind, phase, phases):
         return (program, phases)
 
-    def Phase(self, duration, state):  # noqa: N802
+    def Phase(self, duration, state):
         return (duration, state)
 
-    def setProgramLogic(self, tls, logic):  # noqa: N802
+    def setProgramLogic(self, tls, logic):
         self.programs.append(logic[0])
 
-    def setProgram(self, tls, program):  # noqa: N802
+    def setProgram(self, tls, program):
         pass
 
-    def setPhase(self, tls, index):  # noqa: N802
+    def setPhase(self, tls, index):
         pass
 
-    def getSpentDuration(self, tls):  # noqa: N802
+    def getSpentDuration(self, tls):
         return 0.0
 
-    def setPhaseDuration(self, tls, duration):  # noqa: N802
+    def setPhaseDuration(self, tls, duration):
         self.durations.append((tls, duration))
 
 

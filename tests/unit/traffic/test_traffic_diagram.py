@@ -5,8 +5,8 @@ from traffic_factories import flows_for
 
 pytest.importorskip("matplotlib", reason="diagrams need the [sim] extra")
 
-from sunflower.traffic.diagram import time_space_diagram  # noqa: E402
-from sunflower.traffic.retiming import retime  # noqa: E402
+from sunflower.traffic.diagram import time_space_diagram
+from sunflower.traffic.retiming import retime
 
 
 def test_png_and_svg(corridor):

@@ -8,8 +8,8 @@ import pytest
 
 sumolib = pytest.importorskip("sumolib", reason="SUMO import needs the [sim] extra")
 
-from sunflower.traffic import sumo  # noqa: E402
-from sunflower.traffic.export import sumo_phases  # noqa: E402
+from sunflower.traffic import sumo
+from sunflower.traffic.export import sumo_phases
 
 SCENARIO = Path(__file__).resolve().parents[3] / "sunflower" / "traffic" / "scenarios" / "hanan2"
 NET = SCENARIO / "hanan2.net.xml"
