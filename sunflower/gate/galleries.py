@@ -46,37 +46,44 @@ class GalleryStore:
 
     def read(self, community_id: str, *, consistent: bool = False) -> tuple[int, bytes | None]:
         """(version, plaintext gallery bytes); (0, None) before anyone is enrolled."""
+        version, _, data = self._read(community_id, consistent=consistent)
+        return version, data
+
+    def _read(self, community_id: str, *, consistent: bool) -> tuple[int, str | None, bytes | None]:
         for _ in range(_ATTEMPTS):
             current = self.pointers.current(community_id, consistent=consistent)
             if current is None:
-                return 0, None
+                return 0, None, None
             version, key = current
             try:
                 sealed = storage.get(BUCKET, key)
             except NotFound:
                 consistent = True  # replaced and deleted between the two reads: look again
                 continue
-            return version, envelope.open_sealed(sealed, _context(community_id, version))
+            return version, key, envelope.open_sealed(sealed, _context(community_id, version))
         raise InvalidState(f"the gallery of {community_id} keeps changing; try again")
 
     def load(self, community_id: str, *, consistent: bool = True) -> tuple[int, GalleryFile]:
         version, data = self.read(community_id, consistent=consistent)
-        return version, GalleryFile.from_bytes(data) if data else GalleryFile.empty(self.dim)
+        return version, self._parse(data)
+
+    def _parse(self, data: bytes | None) -> GalleryFile:
+        return GalleryFile.from_bytes(data) if data else GalleryFile.empty(self.dim)
 
     def update(self, community_id: str, change: Callable[[GalleryFile], GalleryFile]) -> int:
         """Apply `change` to the current gallery and publish the result; the new version."""
         for _ in range(_ATTEMPTS):
-            version, gallery = self.load(community_id)
+            version, old_key, data = self._read(community_id, consistent=True)
+            gallery = self._parse(data)
             changed = change(gallery)
             if changed is gallery:
                 return version
             new_version = version + 1
             key = f"galleries/{community_id}/{new_version:010d}-{new_id()}.sfgal"
             storage.put(BUCKET, key, envelope.seal(changed.to_bytes(), _context(community_id, new_version)))
-            previous = self.pointers.current(community_id, consistent=True)
             if self.pointers.swap(community_id, version, new_version, key, self._clock()):
-                if previous and previous[0] == version:
-                    storage.delete(BUCKET, previous[1])
+                if old_key:
+                    storage.delete(BUCKET, old_key)
                 return new_version
             storage.delete(BUCKET, key)  # lost the race: ours was never visible
         raise InvalidState(f"the gallery of {community_id} kept changing while it was updated; try again")

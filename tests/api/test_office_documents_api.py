@@ -15,21 +15,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 PDF = b"%PDF-1.7\n" + b"1" * 2048
 
 
-@pytest.fixture
-def office_bucket(local_cloud):
-    """The office bucket (OfficeBucket, ${bucketPrefix}-office) until infra/serverless.yml declares it."""
-    from sunflower.aws.clients import client
-    from sunflower.office.documents.storage import OfficeFiles
-
-    s3 = client("s3")
-    name = OfficeFiles().bucket
-    if name not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
-    return name
 
 
 @pytest.fixture
-def people(api, office_bucket):
+def people(api):
     """The chart: district government (mayor) > general office (go-1), housing (h-1), water (w-1), finance (f-1),
     education (e-1), supervision office (s-1), archives (x-1); a token for each."""
     from sunflower.container import services

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import requests
+from factories import FakeClock
 
 from sunflower.auth.principals import SYSTEM, Principal, Role
 from sunflower.aws.clients import client
@@ -25,7 +26,7 @@ from sunflower.office.engine.models import InboxFilter
 from sunflower.office.supervision.models import SourceKind, SupervisionStatus
 from sunflower.office.wiring import build_office
 
-pytestmark = pytest.mark.usefixtures("local_cloud", "office_bucket")
+pytestmark = pytest.mark.usefixtures("local_cloud")
 
 ADMIN = Principal("admin-1", roles=frozenset({Role.ADMIN}))
 AUDITOR = Principal("audit-1", roles=frozenset({Role.AUDITOR}))
@@ -40,33 +41,16 @@ DRAFTER, CLERK, MAYOR = official("h-1"), official("go-1"), official("mayor")
 WATER, FINANCE, EDUCATION, OUTSIDER = official("w-1"), official("f-1"), official("e-1"), official("x-1")
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
 
 def district(y, m, d, h=10, minute=0) -> datetime:
     return datetime(y, m, d, h, minute, tzinfo=UTC) - timedelta(hours=8)
 
 
-@pytest.fixture
-def office_bucket(local_cloud):
-    """The office bucket (OfficeBucket, ${bucketPrefix}-office) until infra/serverless.yml declares it."""
-    from sunflower.office.documents.storage import OfficeFiles
-
-    s3 = client("s3")
-    name = OfficeFiles().bucket
-    if name not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
-    return name
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(district(2026, 3, 2))  # a Monday
+def clock() -> FakeClock:
+    return FakeClock(district(2026, 3, 2))  # a Monday
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from factories import FakeClock
 
 from sunflower.auth.principals import SYSTEM, Principal, Role
 from sunflower.common.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
@@ -60,15 +61,6 @@ def boundary(ident: str, when: str, action: str, *, kind: str = "timeDuration", 
       <bpmn:endEvent id="{ident}_end"><bpmn:incoming>{ident}_f</bpmn:incoming></bpmn:endEvent>"""
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 ADMIN = Principal("admin-1", roles=frozenset({Role.ADMIN}))
@@ -80,8 +72,8 @@ def staff(ident: str, department: str | None = None) -> Principal:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import requests
+from factories import FakeClock
 
 from sunflower.auth.principals import SYSTEM, Principal, Role
-from sunflower.aws.clients import client
 from sunflower.common.errors import (
     AlreadyExists,
     InvalidState,
@@ -22,7 +22,7 @@ from sunflower.office.meetings.models import MeetingPhase, MeetingStatus, VoteCh
 from sunflower.office.supervision.models import SourceKind, SupervisionStatus
 from sunflower.office.wiring import build_office
 
-pytestmark = pytest.mark.usefixtures("local_cloud", "office_bucket")
+pytestmark = pytest.mark.usefixtures("local_cloud")
 
 ADMIN = Principal("admin-1", roles=frozenset({Role.ADMIN}))
 AUDITOR = Principal("audit-1", roles=frozenset({Role.AUDITOR}))
@@ -35,33 +35,16 @@ def official(ident: str) -> Principal:
 CHAIR, HOUSING, WATER, FINANCE, OUTSIDER = official("mayor"), official("h-1"), official("w-1"), official("f-1"), official("x-1")
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
 
 def district(y, m, d, h=10, minute=0) -> datetime:
     return datetime(y, m, d, h, minute, tzinfo=UTC) - timedelta(hours=8)
 
 
-@pytest.fixture
-def office_bucket(local_cloud):
-    """The office bucket (OfficeBucket, ${bucketPrefix}-office) until infra/serverless.yml declares it."""
-    from sunflower.office.documents.storage import OfficeFiles
-
-    s3 = client("s3")
-    name = OfficeFiles().bucket
-    if name not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
-    return name
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(district(2026, 3, 2, 9))  # Monday 09:00
+def clock() -> FakeClock:
+    return FakeClock(district(2026, 3, 2, 9))  # Monday 09:00
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from factories import FakeClock
 
 from sunflower.auth.principals import SYSTEM, Principal, Role
 from sunflower.common.errors import InvalidState, PermissionDenied, ValidationFailed
@@ -25,21 +26,14 @@ def official(ident: str) -> Principal:
     return Principal(ident, roles=frozenset({Role.OFFICIAL}))
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
 
 def district(y, m, d, h=10) -> datetime:
     return datetime(y, m, d, h, tzinfo=UTC) - timedelta(hours=8)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(district(2026, 9, 21))  # a Monday, ten days before National Day
+def clock() -> FakeClock:
+    return FakeClock(district(2026, 9, 21))  # a Monday, ten days before National Day
 
 
 @pytest.fixture
