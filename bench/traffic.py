@@ -10,9 +10,10 @@ of --reading-s each) through `on_batch(batch) -> Plan | None` and applies every 
 running signals the way a coordinated controller does (Signals: the new program from the end of the
 running cycle, then a shortway offset transition of at most 12 % shorter or 22 % longer splits per
 cycle, minimum greens kept), as coordinated-actuated control: the plan fixes cycle, offsets and maximum
-splits; the stages serving the arterial through run to their planned yield point, the other stages are
-skipped without a call from their loops, gap out after their (variable initial) minimum green when their
-loops see nobody, and return their unused time to the arterial stage. Pedestrian minimum greens apply when
+splits; the stages serving the arterial through run to their planned yield point and rest in green past it
+until a side stage is called (served that cycle only while its minimum green still fits before its
+force-off: its permissive period), the other stages gap out after their (variable initial) minimum green
+when their loops see nobody, and return their unused time to the arterial stage. Pedestrian minimum greens apply when
 the routes or the network carry pedestrians (the shipped scenario has none). "sunflower_fixed" (not run by
 default) applies the same plans as fixed-time programs. By default every batch takes the real handler path
 (bench/traffic_handler.py: the traffic queue and functions/traffic_batch.py in the embedded cloud, the plan
@@ -24,7 +25,7 @@ travel time count from the planned departure, so insertion delay is included. St
 waitingCount (speed below 0.1 m/s). arterial_stops_per_vehicle: vehicles that run the whole corridor
 in the peak direction. bandwidth_s: the two-way green band at the design speed that the signals
 actually showed: for each direction the share of departure instants from which a vehicle at the design
-speed meets green at every signal, times the mean cycle, summed over both directions.
+speed meets green at every signal, times the median cycle, summed over both directions.
 Prints a table, where the time is lost per kind of trip (along the whole corridor in the peak and the
 other direction, along part of it, from a side street onto it or off it again further on, through one
 corridor signal from a side street only), one JSON line per variant, and a last line with the retiming
@@ -239,14 +240,16 @@ class Signals:
         self.corridor = corridor
         self.short_share, self.long_share = short_share, long_share
         # coordinated-actuated: the plan fixes cycle, offsets and maximum splits; the stages serving the
-        # arterial through (coordinated) always run to their yield point, the other stages are skipped
-        # without a call, end at their minimum when nothing more comes (gap out) and their unused time
-        # returns to the coordinated stage (early return; the yield point never moves)
+        # arterial through (coordinated) always run to their yield point and rest in green until a call
+        # (no yellow for nobody), the other stages are skipped without a call, end at their minimum when
+        # nothing more comes (gap out) and their unused time returns to the coordinated stage (early
+        # return; the yield point never moves)
         self.actuated, self.pedestrians, self.gap_s = actuated, pedestrians, gap_s
         self.anchor: dict[str, float] = {}  # the planned start of the running cycle (offset reference)
         self.next_anchor: dict[str, float] = {}
         self.ends: dict[str, list[float]] = {}  # planned end of each stage's green in the running cycle
         self.running: dict[str, tuple[int, float, float]] = {}  # tls -> (stage, green start, minimum)
+        self.resting: dict[str, int] = {}  # tls -> its coordinated stage, green until a call yields it
         self.on_loop: dict[str, tuple] = {}  # detector -> vehicles over it at the last step
         self.last_on: dict[str, float] = {}  # detector -> last time a vehicle was over it
         self.crossed: dict[str, list[float]] = {}  # detector -> when vehicles reached it (the last few minutes)
@@ -320,9 +323,23 @@ class Signals:
         self.active[tls] = program
         return program
 
+    def _begin_cycle(self, tls: str, anchor: float) -> None:
+        if tls not in self.active:
+            return
+        p = self.active[tls]
+        greens = self._cycle_greens(p, anchor)
+        ends, t = [], anchor
+        for k, clear in enumerate(p.clear):
+            t += greens.get(k, p.greens[k])
+            ends.append(t)
+            t += clear
+        self.anchor[tls], self.next_anchor[tls], self.ends[tls] = anchor, t, ends
+        self.greens[tls] = greens
+
     def _on_phase_actuated(self, tls: str, phase: int, now: float) -> None:
         tl = self.traci.trafficlight
         self.running.pop(tls, None)
+        self.resting.pop(tls, None)
         spent = tl.getSpentDuration(tls)
         started = now - spent
         if phase == 0:
@@ -334,21 +351,16 @@ class Signals:
                 # early return to coordination: the cycle keeps its planned start, so offsets do not drift
                 cycle = self.active[tls].cycle_s if tls in self.active else 0.0
                 anchor = expected if expected is not None and started < expected < started + cycle else started
-            if tls in self.active:
-                p = self.active[tls]
-                greens = self._cycle_greens(p, anchor)
-                ends, t = [], anchor
-                for k, clear in enumerate(p.clear):
-                    t += greens.get(k, p.greens[k])
-                    ends.append(t)
-                    t += clear
-                self.anchor[tls], self.next_anchor[tls], self.ends[tls] = anchor, t, ends
-                self.greens[tls] = greens
+            self._begin_cycle(tls, anchor)
         p = self.active.get(tls)
         if p is None or tls not in self.ends or phase >= len(p.green_of) or p.green_of[phase] is None:
             return
         k = p.green_of[phase]
-        if p.coordinated[k] or not p.detectors[k]:
+        if p.coordinated[k]:
+            tl.setPhaseDuration(tls, 1e6)  # it yields at or after its yield point, on a call (step)
+            self.resting[tls] = k
+            return
+        if not p.detectors[k]:
             tl.setPhaseDuration(tls, max(0.0, self.ends[tls][k] - now))
             return
         # a non-coordinated stage: at most its split (floating force-off), never past its planned end
@@ -380,6 +392,8 @@ class Signals:
                     del times[:100]
             self.on_loop[det] = tuple(ids)
         tl = self.traci.trafficlight
+        for tls, k in list(self.resting.items()):
+            self._rest_or_yield(tls, k, now)
         for tls, (k, started, minimum) in list(self.running.items()):
             p = self.active[tls]
             if now - started < minimum - 1e-9:
@@ -389,6 +403,38 @@ class Signals:
                 self.gapped_out += 1
                 phase = p.green_of.index(k)
                 tl.setPhase(tls, (phase + 1) % len(p.green_of))
+
+    def _rest_or_yield(self, tls: str, k: int, now: float) -> None:
+        """A coordinated stage past its yield point rests in green until a non-coordinated stage that follows
+        it is called, and yields only while that stage can still get the green it needs before its force-off
+        (its permissive period); a call that comes later is served after the next cycle's yield point."""
+        p = self.active[tls]
+        if now < self.ends[tls][k] - 1e-9:
+            return
+        if now >= self.next_anchor[tls] - 1e-9:  # a whole cycle without a call: the next begins in this green
+            self.skipped += 1
+            if tls in self.pending:
+                self._switch(tls)
+                self._on_phase_actuated(tls, 0, now)
+            else:
+                self._begin_cycle(tls, self.next_anchor[tls])
+                self.resting[tls] = k
+            return
+        n = len(p.coordinated)
+        t = now + p.clear[k]
+        for j in [(k + m) % n for m in range(1, n)]:
+            if p.coordinated[j] or not p.detectors[j] or not p.skippable[j]:
+                break  # served every cycle: yield at the yield point
+            if any(self.calls(d) for d in p.detectors[j]):
+                stored = max(min(self.calls(d), s) for d, s in zip(p.detectors[j], p.stored[j], strict=True))
+                need = max(p.vmins[j], self.STARTUP_S + self.HEADWAY_S * stored)
+                if t + min(need, self.greens[tls].get(j, p.greens[j])) > self.ends[tls][j] + 1e-9:
+                    return  # too late for this cycle's permissive period
+                break
+        else:
+            return  # no call: rest in green
+        del self.resting[tls]
+        self.traci.trafficlight.setPhase(tls, p.green_of.index(k) + 1)
 
     def green_ended(self, tls: str, phase: int, now: float) -> None:
         """`tls` has left the green SUMO phase `phase`: its stage's loops start counting calls afresh."""
@@ -684,7 +730,7 @@ def realised_bandwidth(setup: Setup, green: dict, phase_starts: dict) -> float:
         cycles.extend(b - a for a, b in itertools.pairwise(inside))
     if not cycles:
         return 0.0
-    mean_cycle = statistics.fmean(cycles)
+    mean_cycle = statistics.median(cycles)  # a signal resting in green through a cycle shows no new cycle
     total = 0.0
     for d in ("forward", "reverse"):
         if any((k, d) not in green for k in range(n)):

@@ -5,7 +5,7 @@ stage, whose yield point (and so the offset) never moves; pedestrian minimums ho
 import math
 
 from test_traffic_bench_transition import _bench
-from traffic_factories import flows_for
+from traffic_factories import PEAK, flows_for
 
 from sunflower.traffic.retiming import retime
 
@@ -42,8 +42,8 @@ class _Traci:
         self.trafficlight = _TrafficLight()
 
 
-def _signals(corridor, *, pedestrians=False):
-    plan = retime(corridor, flows_for(corridor), None)
+def _signals(corridor, *, pedestrians=False, per_lane=None):
+    plan = retime(corridor, flows_for(corridor, per_lane), None)
     traci = _Traci()
     signals = _bench().Signals(traci, corridor, actuated=True, pedestrians=pedestrians)
     signals.submit(plan)
@@ -91,7 +91,45 @@ def test_side_stage_gaps_out_and_its_time_returns_to_the_arterial_up_to_the_same
     assert early < next_start
     signals.on_phase("J2", 0, early)
     assert signals.anchor["J2"] == next_start
-    assert math.isclose(tl.durations[-1][1], next_start + program.greens[0] - early)
+    assert signals.resting["J2"] == 0
+    assert math.isclose(signals.ends["J2"][0], next_start + program.greens[0])
+
+
+def _at_yield_point(corridor):
+    plan, signals, tl = _signals(corridor, per_lane={**PEAK, "EB_2": 20.0})  # few left turns: no P2
+    t = plan.timing("J2")
+    assert [p.phase for p in t.phases] == ["P1", "P3"]
+    start = t.offset_s + 10 * t.cycle_s
+    signals.on_phase("J2", 0, start)
+    program = signals.active["J2"]
+    k, _ = _side(program, t)
+    tl.phases.clear()  # the program switch
+    return signals, tl, program, k, start + program.greens[0]
+
+
+def test_arterial_rests_in_green_past_its_yield_point_until_a_side_call(corridor):
+    signals, tl, program, k, yield_at = _at_yield_point(corridor)
+    loops = program.detectors[k]
+    for now in range(int(yield_at) - 2, int(yield_at) + 4):  # nobody on the side street: no yellow
+        signals.step(float(now), {d: () for d in loops})
+    assert tl.phases == [] and signals.resting["J2"] == 0
+    signals.step(yield_at + 4, {loops[0]: ("a",)})  # a call while the side stage can still get its minimum
+    assert tl.phases == [("J2", 1)]  # the arterial's yellow
+    assert "J2" not in signals.resting
+
+
+def test_a_call_too_late_for_the_permissive_period_waits_for_the_next_cycle(corridor):
+    signals, tl, program, k, _ = _at_yield_point(corridor)
+    loops = program.detectors[k]
+    force_off = signals.ends["J2"][k]
+    late = force_off - program.clear[0] - 1  # the side's minimum green no longer fits before its force-off
+    signals.step(late, {loops[0]: ("a",)})
+    assert tl.phases == []
+    next_start = signals.next_anchor["J2"]
+    signals.step(next_start, {loops[0]: ()})  # the next cycle begins in the same green
+    assert signals.anchor["J2"] == next_start and tl.phases == []
+    signals.step(next_start + program.greens[0], {loops[0]: ()})  # its yield point: the call is served
+    assert tl.phases == [("J2", 1)]
 
 
 def test_side_stage_without_a_call_is_skipped_but_not_when_the_previous_stage_kept_a_green(corridor):
@@ -116,3 +154,17 @@ def test_pedestrian_minimums_hold_where_pedestrians_exist(corridor):
     driving.on_phase("J2", 0, 0.0)
     k, _ = _side(walking.active["J2"], plan.timing("J2"))
     assert walking.active["J2"].vmins[k] > driving.active["J2"].vmins[k] == 5.0
+
+
+def test_arterial_yields_at_its_yield_point_when_a_stage_that_follows_is_served_every_cycle(corridor):
+    plan, signals, tl = _signals(corridor)  # busy left turns: P2 follows P1 and keeps its green, never skipped
+    t = plan.timing("J2")
+    start = t.offset_s + 10 * t.cycle_s
+    signals.on_phase("J2", 0, start)
+    program = signals.active["J2"]
+    assert [p.phase for p in t.phases][1] == "P2" and not program.skippable[1]
+    tl.phases.clear()
+    signals.step(start + program.greens[0] - 1, {})
+    assert tl.phases == []
+    signals.step(start + program.greens[0], {})
+    assert tl.phases == [("J2", 1)]
