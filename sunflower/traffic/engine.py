@@ -24,7 +24,7 @@ class CorridorState(_Model):
     corridor: Corridor
     plan: Plan | None = None  # in force
     readings: tuple[SensorReading, ...] = ()  # those still inside the rolling window
-    last_interval_end: dict[str, AwareDatetime] = Field(default_factory=dict)  # per detector: no going back before this
+    last_interval_end: dict[str, AwareDatetime] = Field(default_factory=dict)  # per detector: its latest reported end
     seen_batch_ids: tuple[str, ...] = ()  # most recent last
 
 
@@ -43,8 +43,13 @@ class Ingested:
 
 def ingest(state: CorridorState, batch: SensorBatch, *, now: datetime, settings: Settings | None = None) -> Ingested:
     settings = settings or Settings()
+    reported: dict[str, list[tuple[datetime, datetime]]] = {}
+    for r in state.readings:
+        reported.setdefault(r.detector_id, []).append((r.interval_start, r.interval_end))
+    kept_since = (max(r.interval_end for r in state.readings) - timedelta(seconds=settings.window_s)
+                  if state.readings else None)  # readings ending after this are all kept
     validate_batch(state.corridor, batch, now=now, last_interval_end=state.last_interval_end,
-                   seen_batch_ids=set(state.seen_batch_ids))
+                   reported=reported, reported_since=kept_since, seen_batch_ids=set(state.seen_batch_ids))
     window_end = max(r.interval_end for r in batch.readings)
     if state.readings:
         window_end = max(window_end, max(r.interval_end for r in state.readings))

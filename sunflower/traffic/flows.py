@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, ValidationError
@@ -44,8 +44,15 @@ def parse_batch(body: str | bytes) -> SensorBatch:
 
 def validate_batch(corridor: Corridor, batch: SensorBatch, *, now: datetime,
                    last_interval_end: Mapping[str, datetime] | None = None,
+                   reported: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None,
+                   reported_since: datetime | None = None,
                    seen_batch_ids: Container[str] = ()) -> None:
-    """Raise the domain error for the first kind of problem found, listing every problem of the batch."""
+    """Raise the domain error for the first kind of problem found, listing every problem of the batch.
+
+    A detector's readings come in order, but a batch may arrive late: a reading that starts before its
+    detector's last reported end is taken if it overlaps none of that detector's `reported` intervals,
+    which hold everything reported from `reported_since` on (older readings are no longer kept, so a
+    reading that starts before it can be neither checked nor used)."""
     if batch.batch_id in seen_batch_ids:
         raise DuplicateBatch(f"batch {batch.batch_id} was already ingested; the current plan stays in force")
     if batch.corridor_id != corridor.id:
@@ -84,8 +91,16 @@ def validate_batch(corridor: Corridor, batch: SensorBatch, *, now: datetime,
                     f"interval ends at {r.interval_end.isoformat()}, after now ({now.isoformat()})")
         last = last_interval_end.get(r.detector_id)
         if last is not None and r.interval_start < last:
-            problem(OverlappingInterval, f"{at}.interval_start",
-                    f"detector {r.detector_id} already reported up to {last.isoformat()}")
+            clash = next((iv for iv in (reported or {}).get(r.detector_id, ())
+                          if r.interval_start < iv[1] and iv[0] < r.interval_end), None)
+            if clash is not None:
+                problem(OverlappingInterval, f"{at}.interval_start",
+                        f"detector {r.detector_id} already reported {clash[0].isoformat()} to {clash[1].isoformat()}")
+            elif reported_since is None or r.interval_start < reported_since:
+                problem(OverlappingInterval, f"{at}.interval_start",
+                        f"detector {r.detector_id} already reported up to {last.isoformat()}; a late reading must "
+                        f"start within the rolling window"
+                        + (f" (from {reported_since.isoformat()})" if reported_since is not None else ""))
         by_detector[r.detector_id].append((k, r))
     for detector_id, items in by_detector.items():
         items.sort(key=lambda kr: (kr[1].interval_start, kr[0]))

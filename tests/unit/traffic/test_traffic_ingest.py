@@ -91,6 +91,25 @@ def test_intervals_already_reported(state, corridor):
     _refused(state, batch_for(corridor, "b2", T0 + timedelta(seconds=30)), OverlappingInterval)
 
 
+def test_a_late_batch_that_fills_a_gap_is_taken(state, corridor):
+    later = engine.ingest(state, batch_for(corridor, "b3", T0 + timedelta(minutes=2)), now=T0 + timedelta(minutes=3))
+    late = engine.ingest(later.state, batch_for(corridor, "b2", T0 + timedelta(minutes=1), per_lane={**PEAK, "EB_0": 1200.0}),
+                         now=T0 + timedelta(minutes=4))
+    assert late.flows.readings == later.flows.readings + len(corridor.detectors)
+    # 600, 1200 and 600 veh/h over three minutes
+    assert late.flows.lane_flows_vph[lane_key("J1", "EB_0")] == pytest.approx(800.0)
+    assert late.state.last_interval_end == later.state.last_interval_end
+    _refused(late.state, batch_for(corridor, "b2-again", T0 + timedelta(minutes=1)), OverlappingInterval,
+             now=T0 + timedelta(minutes=4))
+
+
+def test_a_late_reading_older_than_the_rolling_window_is_refused(state, corridor):
+    now = T0 + timedelta(minutes=25)
+    later = engine.ingest(state, batch_for(corridor, "b3", now - timedelta(minutes=1)), now=now)
+    error = _refused(later.state, batch_for(corridor, "b2", T0 + timedelta(minutes=2)), OverlappingInterval, now=now)
+    assert "rolling window" in error.problems[0].message
+
+
 def test_future_intervals(state, corridor):
     _refused(state, batch_for(corridor, "b2", T0 + timedelta(minutes=5)), FutureInterval,
              now=T0 + timedelta(minutes=2))
