@@ -2,7 +2,7 @@
 and SUMO's own tlsCycleAdaptation.py + tlsCoordinator.py, on the same seeds.
 
 Run: sunflower bench traffic [--net NET.net.xml --routes ROUTES.rou.xml] [--corridor J1,J2,...]
-                             [--seeds 1,2,3] [--on-batch pure|MODULE:FACTORY]
+                             [--seeds 1,2,3] [--on-batch pure|MODULE:FACTORY] [--cycle LOW,HIGH]
 Without --net/--routes it runs the shipped Hanan 2nd Avenue scenario (8 signals, 55 km/h, eastbound
 morning peak). It imports the corridor from the network, places an induction loop on every signalled
 approach lane and, for the "sunflower" variant, sends a sensor batch every --batch-s seconds (readings
@@ -191,7 +191,8 @@ def sumo_coordinated_additional(setup_net: str, routes: str, work: Path, begin: 
 
 def prepare(args, work: Path) -> Setup:
     junctions = [j for j in args.corridor.split(",") if j] if args.corridor else None
-    corridor = sumo.import_corridor(args.net, junctions)
+    low, _, high = (args.cycle or "40,150").partition(",")
+    corridor = sumo.import_corridor(args.net, junctions, cycle_min_s=float(low), cycle_max_s=float(high or low))
     plan0 = sumo.imported_plan(corridor, args.net)
     detectors = work / "detectors.add.xml"
     detectors.write_text(sumo.detectors_xml(corridor, args.net, period_s=args.reading_s))
@@ -804,6 +805,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--routes", default=str(SCENARIO / "hanan2.rou.xml"))
     parser.add_argument("--corridor", default=None, help="signalised junction ids in order (default: longest chain)")
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--cycle", default=None, help="LOW,HIGH (or one value) bounds the corridor's cycle, s "
+                                                      "(default 40,150)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--batch-s", type=float, default=300.0, help="a sensor batch every this many seconds")
     parser.add_argument("--reading-s", type=float, default=60.0, help="each reading covers this many seconds")
