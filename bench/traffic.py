@@ -373,9 +373,7 @@ class Signals:
             self.skipped += 1
             tl.setPhase(tls, nxt if nxt is not None else 0)
             return
-        stored = max((min(self.calls(d), n) for d, n in zip(p.detectors[k], p.stored[k], strict=True)),
-                     default=0)
-        minimum = min(green_max, max(p.vmins[k], self.STARTUP_S + self.HEADWAY_S * stored))
+        minimum = min(green_max, self._minimum(p, k))
         tl.setPhaseDuration(tls, green_max)
         self.running[tls] = (k, started, minimum)
 
@@ -427,9 +425,7 @@ class Signals:
             if p.coordinated[j] or not p.detectors[j] or not p.skippable[j]:
                 break  # served every cycle: yield at the yield point
             if any(self.calls(d) for d in p.detectors[j]):
-                stored = max(min(self.calls(d), s) for d, s in zip(p.detectors[j], p.stored[j], strict=True))
-                need = max(p.vmins[j], self.STARTUP_S + self.HEADWAY_S * stored)
-                if t + min(need, self.greens[tls].get(j, p.greens[j])) > self.ends[tls][j] + 1e-9:
+                if t + min(self._minimum(p, j), self.greens[tls].get(j, p.greens[j])) > self.ends[tls][j] + 1e-9:
                     return  # too late for this cycle's permissive period
                 break
         else:
@@ -444,6 +440,12 @@ class Signals:
             return
         for det in p.detectors[p.green_of[phase]]:
             self.calls_from[det] = now - self.CALL_MEMORY_S
+
+    def _minimum(self, p: _Program, k: int) -> float:
+        """Stage k's variable initial green: its minimum, or long enough to clear the vehicles stored between
+        its loops and the stop line."""
+        stored = max((min(self.calls(d), n) for d, n in zip(p.detectors[k], p.stored[k], strict=True)), default=0)
+        return max(p.vmins[k], self.STARTUP_S + self.HEADWAY_S * stored)
 
     def calls(self, det: str) -> int:
         """Vehicles waiting to be served over `det`'s lane: those that reached its loop since the green that
