@@ -13,6 +13,7 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 # the secret and groups are read elsewhere).
 NOT_BUILT = {
     "AWS::IAM::Role",
+    "AWS::IAM::ManagedPolicy",
     "AWS::S3::BucketPolicy",
     "AWS::SecretsManager::Secret",
     "AWS::SQS::QueuePolicy",
@@ -104,6 +105,30 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class StreamSpec:
+    """A Kinesis data stream: on demand when shard_count is None."""
+
+    logical_id: str
+    name: str
+    shard_count: int | None
+    retention_hours: int
+    key: str | None  # the KMS key it is encrypted with: a key's logical id, or a key id, ARN or alias
+
+
+@dataclass(frozen=True)
+class StreamSourceSpec:
+    """One `stream` event (type kinesis) of a function: Lambda's event source mapping for it."""
+
+    stream: str  # logical id
+    batch_size: int
+    partial_failures: bool  # functionResponseType: ReportBatchItemFailures
+    starting_position: str  # TRIM_HORIZON (the only one run locally)
+    bisect: bool  # bisectBatchOnFunctionError
+    max_retries: int  # maximumRetryAttempts; -1: until the record expires
+    on_failure: str | None  # logical id of the on-failure destination (an SQS queue)
+
+
+@dataclass(frozen=True)
 class NotificationSpec:
     queue: str  # logical id
     events: tuple[str, ...]
@@ -128,6 +153,7 @@ class FunctionSpec:
     handler: str  # "functions/module.function"
     timeout_s: int
     sqs: tuple[tuple[str, int, bool], ...] = ()  # (queue logical id, batch size, partial batch failures)
+    kinesis: tuple[StreamSourceSpec, ...] = ()
     schedules: tuple[str, ...] = ()  # rate(...) expressions
     http: bool = False
     # HTTP API route keys as API Gateway names them: "$default" for '*', else "POST /devices/..."
@@ -157,6 +183,7 @@ class Catalog:
     tables: dict[str, dict] = field(default_factory=dict)  # logical id -> CreateTable kwargs
     ttl: dict[str, str] = field(default_factory=dict)  # table name -> TTL attribute
     queues: dict[str, QueueSpec] = field(default_factory=dict)
+    streams: dict[str, StreamSpec] = field(default_factory=dict)
     buckets: dict[str, BucketSpec] = field(default_factory=dict)
     buses: dict[str, str] = field(default_factory=dict)
     key_aliases: dict[str, str] = field(default_factory=dict)  # alias -> key logical id
@@ -168,6 +195,8 @@ class Catalog:
             return self.queues[logical_id].name
         if logical_id in self.buckets:
             return self.buckets[logical_id].name
+        if logical_id in self.streams:
+            return self.streams[logical_id].name
         for table in self.tables.values():
             if table["_logical_id"] == logical_id:
                 return table["TableName"]
@@ -179,6 +208,9 @@ class Catalog:
 
     def queue_arn(self, logical_id: str) -> str:
         return f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{self.name_of(logical_id)}"
+
+    def stream_arn(self, logical_id: str) -> str:
+        return f"arn:aws:kinesis:{self.region}:{ACCOUNT_ID}:stream/{self.name_of(logical_id)}"
 
 
 def _ref(value: Any) -> str:
@@ -269,8 +301,29 @@ def _route_key(event: Any) -> str:
     return f"{'ANY' if method == '*' else method} {path.strip()}"
 
 
+def _stream_source(function: str, source: Any) -> StreamSourceSpec:
+    """A `stream` event; as in Serverless v3, batch size 10 and TRIM_HORIZON unless it says otherwise."""
+    if not isinstance(source, dict) or source.get("type") != "kinesis":
+        raise ValueError(f"function {function}: only `stream` events of type kinesis run locally")
+    position = source.get("startingPosition", "TRIM_HORIZON")
+    if position != "TRIM_HORIZON":  # LATEST, AT_TIMESTAMP: the pump would have to note where it started
+        raise ValueError(f"function {function}: startingPosition {position} has no local counterpart yet")
+    on_failure = (source.get("destinations") or {}).get("onFailure")
+    if isinstance(on_failure, dict):
+        on_failure = on_failure["arn"]
+    return StreamSourceSpec(
+        stream=_ref(source["arn"]),
+        batch_size=int(source.get("batchSize", 10)),
+        partial_failures=source.get("functionResponseType") == "ReportBatchItemFailures",
+        starting_position=position,
+        bisect=bool(source.get("bisectBatchOnFunctionError", False)),
+        max_retries=int(source.get("maximumRetryAttempts", -1)),
+        on_failure=_ref(on_failure) if on_failure is not None else None,
+    )
+
+
 def _function(name: str, spec: dict, provider: dict) -> FunctionSpec:
-    sqs, schedules, routes, http = [], [], [], False
+    sqs, kinesis, schedules, routes, http = [], [], [], [], False
     for event in spec.get("events", []):
         if "sqs" in event:
             source = event["sqs"]
@@ -280,6 +333,8 @@ def _function(name: str, spec: dict, provider: dict) -> FunctionSpec:
             else:
                 arn, size, partial = source, 10, False
             sqs.append((_ref(arn), size, partial))
+        elif "stream" in event:
+            kinesis.append(_stream_source(name, event["stream"]))
         elif "schedule" in event:
             rate = event["schedule"]
             schedules.append(rate["rate"] if isinstance(rate, dict) else rate)
@@ -295,6 +350,7 @@ def _function(name: str, spec: dict, provider: dict) -> FunctionSpec:
         handler=spec["handler"],
         timeout_s=int(spec.get("timeout", provider.get("timeout", 6))),
         sqs=tuple(sqs),
+        kinesis=tuple(kinesis),
         schedules=tuple(schedules),
         http=http,
         routes=tuple(routes),
@@ -330,6 +386,16 @@ def load(path: Path = SERVERLESS_YML, *, stage: str = "local", region: str | Non
                 attributes,
                 _ref(redrive["deadLetterTargetArn"]) if redrive else None,
                 int(redrive["maxReceiveCount"]) if redrive else None,
+            )
+        elif kind == "AWS::Kinesis::Stream":
+            mode = (props.get("StreamModeDetails") or {}).get("StreamMode", "PROVISIONED")
+            key = (props.get("StreamEncryption") or {}).get("KeyId")
+            catalog.streams[logical_id] = StreamSpec(
+                logical_id,
+                props["Name"],
+                None if mode == "ON_DEMAND" else int(props.get("ShardCount", 1)),
+                int(props.get("RetentionPeriodHours", 24)),
+                key if key is None or isinstance(key, str) else _ref(key),
             )
         elif kind == "AWS::S3::Bucket":
             catalog.buckets[logical_id] = BucketSpec(

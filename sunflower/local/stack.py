@@ -26,6 +26,7 @@ def build(catalog: Catalog, endpoint: str, *, notifications: bool = True) -> Ide
     _tables(catalog)
     _keys(catalog)
     _queues(catalog)
+    _streams(catalog)
     _buckets(catalog)
     if notifications:
         connect_notifications(catalog)
@@ -66,6 +67,32 @@ def _queues(catalog: Catalog) -> None:
                 {"deadLetterTargetArn": catalog.queue_arn(queue.dead_letter), "maxReceiveCount": queue.max_receive_count}
             )
         sqs.create_queue(QueueName=queue.name, Attributes=attributes)
+
+
+def _streams(catalog: Catalog) -> None:
+    kinesis = client("kinesis")
+    existing = set(kinesis.list_streams()["StreamNames"])
+    aliases = {key: alias for alias, key in catalog.key_aliases.items()}  # key logical id -> its alias
+    for stream in catalog.streams.values():
+        if stream.name in existing:
+            continue
+        if stream.shard_count is None:
+            kinesis.create_stream(StreamName=stream.name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+        else:
+            kinesis.create_stream(
+                StreamName=stream.name,
+                ShardCount=stream.shard_count,
+                StreamModeDetails={"StreamMode": "PROVISIONED"},
+            )
+        kinesis.get_waiter("stream_exists").wait(StreamName=stream.name, WaiterConfig={"Delay": 1})
+        if stream.retention_hours > 24:  # a new stream keeps records 24 h
+            kinesis.increase_stream_retention_period(
+                StreamName=stream.name, RetentionPeriodHours=stream.retention_hours
+            )
+        if stream.key:
+            kinesis.start_stream_encryption(
+                StreamName=stream.name, EncryptionType="KMS", KeyId=aliases.get(stream.key, stream.key)
+            )
 
 
 def _buckets(catalog: Catalog) -> None:

@@ -81,6 +81,20 @@ def test_every_deployed_queue_exists_locally_with_its_dead_letter_queue(local_cl
             assert redrive["maxReceiveCount"] == int(props["RedrivePolicy"]["maxReceiveCount"])
 
 
+def test_every_deployed_stream_exists_locally_with_its_shards_retention_and_encryption(local_cloud, template):
+    kinesis = boto3.client("kinesis")
+    streams = _of_type(template, "AWS::Kinesis::Stream")
+    assert streams, "the template declares no streams"
+    for props in streams.values():
+        local = kinesis.describe_stream_summary(StreamName=_local(props["Name"]))["StreamDescriptionSummary"]
+        assert local["StreamStatus"] == "ACTIVE"
+        assert local["StreamModeDetails"]["StreamMode"] == props["StreamModeDetails"]["StreamMode"]
+        if "ShardCount" in props:
+            assert local["OpenShardCount"] == props["ShardCount"]
+        assert local["RetentionPeriodHours"] == props.get("RetentionPeriodHours", 24)
+        assert local["EncryptionType"] == props.get("StreamEncryption", {}).get("EncryptionType", "NONE")
+
+
 def test_buses_keys_and_roles_match(local_cloud, template):
     buses = {b["Name"] for b in boto3.client("events").list_event_buses()["EventBuses"]}
     for props in _of_type(template, "AWS::Events::EventBus").values():
@@ -104,7 +118,26 @@ def test_the_local_event_wiring_is_the_deployed_one(local_cloud, template):
     rules = {p["ScheduleExpression"] for p in _of_type(template, "AWS::Events::Rule").values() if "ScheduleExpression" in p}
     assert rules == {rate for f in local_cloud.catalog.functions.values() for rate in f.schedules}
     mappings = _of_type(template, "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == sum(len(f.sqs) for f in local_cloud.catalog.functions.values())
+    functions_by_id = {logical_id: p["Handler"] for logical_id, p in functions.items()}
+    deployed = sorted(
+        (functions_by_id[p["FunctionName"]["Fn::GetAtt"][0]], p["EventSourceArn"]["Fn::GetAtt"][0]) for p in mappings.values()
+    )
+    local = sorted(
+        [(f.handler, queue) for f in local_cloud.catalog.functions.values() for queue, _, _ in f.sqs]
+        + [(f.handler, s.stream) for f in local_cloud.catalog.functions.values() for s in f.kinesis]
+    )
+    assert deployed == local
+    # A stream's mapping is read locally with the same settings.
+    for props in mappings.values():
+        stream = props["EventSourceArn"]["Fn::GetAtt"][0]
+        specs = [s for f in local_cloud.catalog.functions.values() for s in f.kinesis if s.stream == stream]
+        for spec in specs:
+            assert (props["BatchSize"], props["StartingPosition"], props.get("FunctionResponseTypes", [])) == (
+                spec.batch_size, spec.starting_position, ["ReportBatchItemFailures"] if spec.partial_failures else [])
+            assert props.get("BisectBatchOnFunctionError", False) == spec.bisect
+            assert props.get("MaximumRetryAttempts", -1) == spec.max_retries
+            on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            assert (_refs(on_failure) or {None}) == {spec.on_failure}
     route_keys = sorted(p["RouteKey"] for p in _of_type(template, "AWS::ApiGatewayV2::Route").values())
     assert route_keys == sorted(r for f in local_cloud.catalog.functions.values() for r in f.routes)
 
@@ -273,6 +306,30 @@ def test_the_traffic_batches_queue_feeds_the_traffic_function_and_redrives_to_it
     assert [(m["BatchSize"], m["FunctionResponseTypes"]) for m in mappings] == [(10, ["ReportBatchItemFailures"])]
 
 
+def test_the_traffic_sensor_stream_feeds_the_traffic_function_and_dead_letters_to_the_batches_dlq(local_cloud, template):
+    from sunflower.common.settings import get_settings
+    from sunflower.local.catalog import StreamSourceSpec
+
+    deployed = template["Resources"]["TrafficSensorStream"]["Properties"]
+    assert (deployed["ShardCount"], deployed["RetentionPeriodHours"]) == (1, 24)
+    assert deployed["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": {"Fn::GetAtt": ["DataKey", "Arn"]}}
+    name = get_settings().resource("traffic-sensors")
+    assert name == _local(deployed["Name"]) == local_cloud.catalog.name_of("TrafficSensorStream")
+    summary = boto3.client("kinesis").describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    assert (summary["OpenShardCount"], summary["EncryptionType"]) == (1, "KMS")
+
+    local = local_cloud.catalog.functions["trafficBatch"]
+    assert local.kinesis == (
+        StreamSourceSpec("TrafficSensorStream", 10, True, "TRIM_HORIZON", True, 3, "TrafficBatchesDeadLetterQueue"),
+    )
+    (mapping,) = [p for p in _of_type(template, "AWS::Lambda::EventSourceMapping").values()
+                  if p["EventSourceArn"] == {"Fn::GetAtt": ["TrafficSensorStream", "Arn"]}]
+    assert mapping["FunctionName"] == {"Fn::GetAtt": [_function(template, "trafficBatch")[0], "Arn"]}
+    assert mapping["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Fn::GetAtt": ["TrafficBatchesDeadLetterQueue", "Arn"]}}
+    }
+
+
 def test_the_pump_hands_traffic_batches_to_the_traffic_handler(local_cloud):
     """Lambda's event source mapping, locally: the batch arrives at functions/traffic_batch.handler."""
     from sunflower.common.settings import get_settings
@@ -350,6 +407,20 @@ def test_the_traffic_and_office_roles_grant_what_their_code_calls(template):
     assert _granted(template, "TrafficBatchRole", "TrafficBatchesQueue") == {
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
     }  # fmt: skip
+    # The stream's mapping reads with the function's role and sends spent records' metadata to the DLQ;
+    # kms:Decrypt for the stream's key is among the data key's grants below.
+    assert _granted(template, "TrafficBatchRole", "TrafficSensorStream") == {
+        "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:DescribeStream", "kinesis:DescribeStreamSummary",
+        "kinesis:ListShards",
+    }  # fmt: skip
+    assert any(s["Action"] == "kinesis:ListStreams" and s["Resource"] == "*" for s in _statements(template, "TrafficBatchRole"))
+    assert _granted(template, "TrafficBatchRole", "TrafficBatchesDeadLetterQueue") == {"sqs:SendMessage"}
+    assert "kms:Decrypt" in _granted(template, "TrafficBatchRole", "DataKey")
+    # A sensor gateway is given the managed policy: put records, encrypted with the data key.
+    gateway = template["Resources"]["TrafficSensorGatewayPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert {a for s in gateway if "TrafficSensorStream" in _refs(s["Resource"]) for a in s["Action"]} >= {
+        "kinesis:PutRecord", "kinesis:PutRecords"}
+    assert any(s["Action"] == "kms:GenerateDataKey" and _refs(s["Resource"]) == {"DataKey"} for s in gateway)
     assert {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"} <= _granted(template, "TrafficBatchRole", "TrafficTable")
     assert not _granted(template, "TrafficBatchRole", "IdempotencyTable")  # batch ids are claimed in its own table
     assert {"s3:GetObject", "s3:PutObject"} <= _granted(template, "TrafficBatchRole", "TrafficBucket")
