@@ -342,3 +342,22 @@ class RecordingListener:
 
 def recording_listener() -> RecordingListener:
     return RecordingListener()
+
+
+def recording_handlers(events: list[dict], *, crash_first: bool = False):
+    """An EventPump resolver: the real handlers, recording every event they are given. With crash_first
+    the first invocation raises, as a cold start that cannot reach a service would."""
+    from sunflower.local.pump import import_handler
+
+    def resolve(spec):
+        real = import_handler(spec)
+
+        def handler(event, context):
+            events.append(event)
+            if crash_first and len(events) == 1:
+                raise ConnectionError("service unavailable")
+            return real(event, context)
+
+        return handler
+
+    return resolve

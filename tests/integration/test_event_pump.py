@@ -17,11 +17,12 @@ from urllib.parse import unquote_plus
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
+from factories import recording_handlers
 
 from sunflower.aws.clients import client
 from sunflower.local import catalog as catalog_module
 from sunflower.local import stack
-from sunflower.local.pump import EventPump, import_handler
+from sunflower.local.pump import EventPump
 from sunflower.local.scheduler import Scheduler
 
 REPO = Path(__file__).resolve().parents[2]
@@ -205,19 +206,7 @@ def test_given_a_record_that_always_fails_when_drained_then_it_is_retried_and_en
 def test_given_a_handler_that_raises_when_pumped_then_the_whole_batch_is_retried(pump_stack):
     # given a handler that crashes on its first invocation (say, a cold start that cannot reach a service)
     calls: list[dict] = []
-
-    def resolve(spec):
-        real = import_handler(spec)
-
-        def flaky(event, context):
-            calls.append(event)
-            if len(calls) == 1:
-                raise ConnectionError("service unavailable")
-            return real(event, context)
-
-        return flaky
-
-    pump = EventPump(pump_stack.catalog, resolve)
+    pump = EventPump(pump_stack.catalog, recording_handlers(calls, crash_first=True))
     pump_stack.send("ok-a", "ok-b")
 
     # when the first batch fails

@@ -11,7 +11,15 @@ from datetime import date
 
 import pytest
 import requests
-from factories import audit_log, entity_row, new_credit_code, new_id_number, official, person_row
+from factories import (
+    audit_log,
+    entity_row,
+    new_credit_code,
+    new_id_number,
+    official,
+    person_row,
+    recording_handlers,
+)
 from openpyxl import Workbook
 from starlette.testclient import TestClient
 from strawberry.relay import from_base64
@@ -20,7 +28,7 @@ from sunflower.auth.principals import SYSTEM, Role
 from sunflower.aws.clients import client
 from sunflower.common.settings import get_settings
 from sunflower.container import services
-from sunflower.local.pump import EventPump, import_handler
+from sunflower.local.pump import EventPump
 from sunflower.registries.imports import ImportJob, ImportStatus
 from sunflower.registries.spreadsheets import Limits
 
@@ -45,17 +53,7 @@ class Uploaded:
 @pytest.fixture
 def pump(local_cloud):
     recorded: list[dict] = []
-
-    def recording(spec):
-        handler = import_handler(spec)
-
-        def invoke(event, context):
-            recorded.append(event)
-            return handler(event, context)
-
-        return invoke
-
-    pump = EventPump(local_cloud.catalog, recording)
+    pump = EventPump(local_cloud.catalog, recording_handlers(recorded))
     pump.drain()  # S3's test event, sent when the notification was connected
     pump.recorded = recorded
     yield pump

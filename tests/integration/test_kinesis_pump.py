@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import KinesisDataStreamModel
-from factories import table_items, traffic_engineer
+from factories import recording_handlers, table_items, traffic_engineer
 
 from sunflower.aws.clients import client
-from sunflower.local.pump import EventPump, KinesisSource, import_handler
+from sunflower.local.pump import EventPump, KinesisSource
 
 pytest.importorskip("scipy", reason="retiming needs the [sim] extra (numpy, scipy)")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "traffic"))
@@ -66,17 +66,7 @@ def stream(local_cloud) -> Stream:
         local_cloud.catalog, functions={"trafficBatch": local_cloud.catalog.functions["trafficBatch"]}
     )
     events: list[dict] = []
-
-    def recording(spec):
-        real = import_handler(spec)
-
-        def handler(event, context):
-            events.append(event)
-            return real(event, context)
-
-        return handler
-
-    pump = EventPump(catalog, recording)
+    pump = EventPump(catalog, recording_handlers(events))
     yield Stream(pump, events, catalog.name_of("TrafficSensorStream"))
     pump.stop()
 
@@ -210,19 +200,7 @@ def test_given_a_handler_that_crashes_when_pumped_then_the_whole_batch_is_read_a
 ):
     # given a function that fails its first invocation outright (a cold start that cannot reach a service)
     calls: list[dict] = []
-
-    def resolve(spec):
-        real = import_handler(spec)
-
-        def flaky(event, context):
-            calls.append(event)
-            if len(calls) == 1:
-                raise ConnectionError("service unavailable")
-            return real(event, context)
-
-        return flaky
-
-    pump = EventPump(stream.pump.catalog, resolve)
+    pump = EventPump(stream.pump.catalog, recording_handlers(calls, crash_first=True))
     for k in range(2):
         stream.put(batch_for(corridor, f"gw-1/000{k + 1}", minutes(k)).model_dump_json().encode(), corridor.id)
     (source,) = [s for s in pump.sources if isinstance(s, KinesisSource)]
