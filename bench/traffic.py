@@ -298,12 +298,7 @@ class Signals:
         started = now - spent
         if phase == 0:
             if tls in self.pending:
-                program = self.pending.pop(tls)
-                logic = tl.Logic(program.name, 0, 0, [tl.Phase(d, s) for d, s in program.phases])
-                tl.setProgramLogic(tls, logic)
-                tl.setProgram(tls, program.name)
-                tl.setPhase(tls, 0)
-                self.active[tls] = program
+                self._switch(tls)
                 spent = 0.0  # the new program's first phase starts afresh
                 started = now
             if tls in self.active:
@@ -315,6 +310,7 @@ class Signals:
         tl.setPhaseDuration(tls, max(0.0, self.greens[tls].get(stage, program.greens[stage]) - spent))
 
     def _switch(self, tls: str) -> _Program:
+        """Put the pending program into force, at its first phase."""
         tl = self.traci.trafficlight
         program = self.pending.pop(tls)
         logic = tl.Logic(program.name, 0, 0, [tl.Phase(d, s) for d, s in program.phases])

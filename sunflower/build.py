@@ -133,16 +133,26 @@ OFFICE_STRIP = (
 class ExtraLayer:
     """A Lambda layer with one pyproject extra, on top of the deps layer."""
 
-    name: str  # the layer's key in infra/serverless.yml `layers:`
-    extra: str  # [project.optional-dependencies] key
-    zip_name: str
-    stamp: str  # beside the zip: the fingerprint of the recipe it was built from
+    name: str  # the layer's key in infra/serverless.yml `layers:` and its [project.optional-dependencies] key
     strip: tuple[str, ...] = ()  # glob patterns under python/ that the functions never import
     # Distributions (name -> import name) that pip installs but only stripped parts import.
     left_out: Mapping[str, str] = field(default_factory=dict)
     # Imports of stripped modules that the check finds but the functions never run, as the check
     # words them ("<file> imports <module>"): each must say why where the layer is declared.
     unreached: tuple[str, ...] = ()
+
+    @property
+    def extra(self) -> str:
+        return self.name
+
+    @property
+    def zip_name(self) -> str:
+        return f"{self.name}-layer.zip"
+
+    @property
+    def stamp(self) -> str:
+        """Beside the zip: the fingerprint of the recipe it was built from."""
+        return f"{self.name}-layer.stamp"
 
 
 # Every layer made of an extra; each is pinned to the deps layer's versions while resolving and
@@ -151,9 +161,6 @@ class ExtraLayer:
 EXTRA_LAYERS: dict[str, ExtraLayer] = {
     "ml": ExtraLayer(
         name="ml",
-        extra="ml",
-        zip_name="ml-layer.zip",
-        stamp="ml-layer.stamp",
         strip=ML_STRIP,
         left_out=ML_TOOLS_ONLY,
         # onnxruntime.print_debug_info() reports CUDA devices with the transformers tools
@@ -161,16 +168,10 @@ EXTRA_LAYERS: dict[str, ExtraLayer] = {
     ),
     "traffic": ExtraLayer(
         name="traffic",
-        extra="traffic",
-        zip_name="traffic-layer.zip",
-        stamp="traffic-layer.stamp",
         strip=TRAFFIC_STRIP,
     ),
     "office": ExtraLayer(
         name="office",
-        extra="office",
-        zip_name="office-layer.zip",
-        stamp="office-layer.stamp",
         strip=OFFICE_STRIP,
     ),
 }

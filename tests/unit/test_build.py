@@ -288,8 +288,7 @@ def test_the_functions_the_build_measures_are_the_ones_serverless_yml_deploys():
 
 
 def _layer(**overrides) -> build.ExtraLayer:
-    return build.ExtraLayer(**{"name": "traffic", "extra": "traffic", "zip_name": "traffic-layer.zip",
-                               "stamp": "traffic-layer.stamp", **overrides})  # fmt: skip
+    return build.ExtraLayer(**{"name": "traffic", **overrides})
 
 
 def _files(site: Path) -> list[str]:

@@ -57,6 +57,11 @@ class UnpinPlanInput:
     reason: str = strawberry.field(description="Why (1 to 500 characters); kept in the audit log.")
 
 
+def _corridor_after(ctx, corridor_id: str):
+    """The payload of a plan change: the corridor as it now stands (the plan in force among it)."""
+    return lambda _: CorridorType.of(ctx.services.traffic.corridor(ctx.require_principal(), corridor_id))
+
+
 @strawberry.type
 class TrafficMutations:
     @strawberry.mutation(extensions=roles(*CREATORS), description="Create a signal corridor (audited).")
@@ -80,7 +85,7 @@ class TrafficMutations:
         corridor_id = corridor_id_of(str(input.corridor_id))
         return mutate(
             lambda: ctx.services.traffic.pin(ctx.require_principal(), corridor_id, input.version, input.reason),
-            lambda _: CorridorType.of(ctx.services.traffic.corridor(ctx.require_principal(), corridor_id)),
+            _corridor_after(ctx, corridor_id),
         )
 
     @strawberry.mutation(
@@ -92,7 +97,7 @@ class TrafficMutations:
         corridor_id = corridor_id_of(str(input.corridor_id))
         return mutate(
             lambda: ctx.services.traffic.override(ctx.require_principal(), corridor_id, input.plan_json, input.reason),
-            lambda _: CorridorType.of(ctx.services.traffic.corridor(ctx.require_principal(), corridor_id)),
+            _corridor_after(ctx, corridor_id),
         )
 
     @strawberry.mutation(
@@ -105,5 +110,5 @@ class TrafficMutations:
         corridor_id = corridor_id_of(str(input.corridor_id))
         return mutate(
             lambda: ctx.services.traffic.unpin(ctx.require_principal(), corridor_id, input.reason),
-            lambda _: CorridorType.of(ctx.services.traffic.corridor(ctx.require_principal(), corridor_id)),
+            _corridor_after(ctx, corridor_id),
         )

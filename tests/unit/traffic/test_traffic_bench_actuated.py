@@ -4,42 +4,10 @@ stage, whose yield point (and so the offset) never moves; pedestrian minimums ho
 
 import math
 
-from test_traffic_bench_transition import _bench
+from test_traffic_bench_transition import _bench, _Traci
 from traffic_factories import PEAK, flows_for
 
 from sunflower.traffic.retiming import retime
-
-
-class _TrafficLight:
-    def __init__(self) -> None:
-        self.durations: list[tuple[str, float]] = []
-        self.phases: list[tuple[str, int]] = []
-
-    def Logic(self, program, kind, phase, phases):
-        return (program, phases)
-
-    def Phase(self, duration, state):
-        return (duration, state)
-
-    def setProgramLogic(self, tls, logic):
-        pass
-
-    def setProgram(self, tls, program):
-        pass
-
-    def setPhase(self, tls, index):
-        self.phases.append((tls, index))
-
-    def getSpentDuration(self, tls):
-        return 0.0
-
-    def setPhaseDuration(self, tls, duration):
-        self.durations.append((tls, duration))
-
-
-class _Traci:
-    def __init__(self) -> None:
-        self.trafficlight = _TrafficLight()
 
 
 def _signals(corridor, *, pedestrians=False, per_lane=None):

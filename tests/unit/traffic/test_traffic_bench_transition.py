@@ -23,11 +23,12 @@ def _bench():
 
 
 class _TrafficLight:
-    """Enough of traci.trafficlight for Signals: it records the durations it is told."""
+    """Enough of traci.trafficlight for Signals: it records the programs, phases and durations it is told."""
 
     def __init__(self) -> None:
         self.durations: list[tuple[str, float]] = []
         self.programs: list[str] = []
+        self.phases: list[tuple[str, int]] = []
 
     def Logic(self, program, kind, phase, phases):
         return (program, phases)
@@ -42,7 +43,7 @@ class _TrafficLight:
         pass
 
     def setPhase(self, tls, index):
-        pass
+        self.phases.append((tls, index))
 
     def getSpentDuration(self, tls):
         return 0.0
