@@ -35,6 +35,7 @@ time of a 10-intersection corridor from one batch (retime_ms_10, p50/p99).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import itertools
 import json
@@ -501,7 +502,6 @@ def _actuation(i, t, detectors: list, pedestrians: bool, stored_m: float = 7.5) 
 
     resolved = {p.name: p.min_green_s for p in tmg.resolve(i).phases}
     vehicle = {p.name: p.min_green_s for p in i.phases}
-    arterial = {m.name for m in i.movements if m.arterial}
     coordinated, dets, vmins, stored, skippable = [], [], [], [], []
     by_lane = {d.lane_id: d for d in detectors}
     for k, stage in enumerate(t.phases):
@@ -509,7 +509,7 @@ def _actuation(i, t, detectors: list, pedestrians: bool, stored_m: float = 7.5) 
         nxt = t.phases[(k + 1) % len(t.phases)]
         stops = served - set(nxt.movements) - set(nxt.permissive)
         lanes = {lane.id for lane in i.lanes if stops & set(lane.movements)}
-        coordinated.append(bool(served & arterial))
+        coordinated.append(stage.coordinated)
         mine = [by_lane[lane] for lane in sorted(lanes) if lane in by_lane]
         dets.append(tuple(d.id for d in mine))
         stored.append(tuple(math.floor(d.distance_to_stop_line_m / stored_m) for d in mine))
@@ -537,7 +537,8 @@ def run_one(setup: Setup, variant: str, seed: int) -> dict:
     cmd = [str(home / "bin" / "sumo"), "-n", setup.net, "-r", setup.routes, "-a", ",".join(adds),
            "--seed", str(seed), "--tripinfo-output", str(tripinfo), "--tripinfo-output.write-unfinished",
            "--no-step-log", "--no-warnings", "--duration-log.disable", "--time-to-teleport", "300"]
-    traci.start(cmd, label=tag)
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # traci prints its connect retries
+        traci.start(cmd, label=tag)
     conn = traci.getConnection(tag)
     corridor = setup.corridor
     tls_ids = [i.sumo_tls_id or i.id for i in corridor.intersections]

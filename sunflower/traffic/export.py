@@ -15,7 +15,8 @@ GREEN, PERMISSIVE, YELLOW, RED, OFF = "G", "g", "y", "r", "O"
 
 
 def plan_dict(plan: Plan) -> dict:
-    """The controller-facing form: per intersection its cycle, offset and ordered phases."""
+    """The controller-facing form: per intersection its cycle, offset and ordered phases (each with its split
+    mode: the coordinated phases carry the band, the others are actuated within their green)."""
     return {
         "corridor_id": plan.corridor_id,
         "version": plan.version,
@@ -36,6 +37,7 @@ def plan_dict(plan: Plan) -> dict:
                         "all_red_s": p.all_red_s,
                         "movements": list(p.movements),
                         "permissive_movements": list(p.permissive),
+                        "coordinated": p.coordinated,
                     }
                     for p in t.phases
                 ],

@@ -151,9 +151,11 @@ def _timing(corridor: Corridor, intersection: Intersection, entry: dict, at: str
             if key in given and tuple(given[key] or ()) != tuple(expected):
                 problems.append(FieldProblem(f"{here}.{key}", f"phase {phase.name} serves {list(expected)}; a plan "
                                                               f"times phases, it does not reassign movements"))
+        if "coordinated" in given and given["coordinated"] != intersection.coordinated(phase):
+            problems.append(FieldProblem(f"{here}.coordinated", f"phase {phase.name} is coordinated exactly when it "
+                                                                f"serves an arterial through movement"))
         if None not in (green, yellow, all_red):
-            out.append(PhaseTiming(phase=phase.name, green_s=green, yellow_s=yellow, all_red_s=all_red,
-                                   movements=phase.movements, permissive=phase.permissive))
+            out.append(PhaseTiming.of(intersection, phase, green, yellow, all_red))
     if len(problems) > before:
         return None
     total = sum(p.duration_s for p in out)

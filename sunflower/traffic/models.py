@@ -115,6 +115,10 @@ class Intersection(_Model):
     def arterial_movement(self, direction: Direction) -> Movement | None:
         return next((m for m in self.movements if m.arterial == direction), None)
 
+    def coordinated(self, phase: Phase) -> bool:
+        """Does `phase` serve an arterial through movement (the band it carries)?"""
+        return any(self.movement(m).arterial for m in phase.served)
+
 
 class Detector(_Model):
     """A counting detector (induction loop) on one approach lane."""
@@ -194,12 +198,24 @@ class SensorBatch(_Model):
 
 
 class PhaseTiming(_Model):
+    """A phase's times in a plan. A coordinated phase (NTCIP 1202 split mode "coordinated") carries the
+    arterial band: it runs to its yield point every cycle and rests in green; the others are actuated within
+    their split (skipped without a call, gap out, their unused time returns to the coordinated phase)."""
+
     phase: str
     green_s: float
     yellow_s: float
     all_red_s: float
     movements: tuple[str, ...]
     permissive: tuple[str, ...] = ()
+    coordinated: bool = False
+
+    @classmethod
+    def of(cls, intersection: Intersection, phase: Phase, green_s: float, yellow_s: float,
+           all_red_s: float) -> PhaseTiming:
+        return cls(phase=phase.name, green_s=green_s, yellow_s=yellow_s, all_red_s=all_red_s,
+                   movements=phase.movements, permissive=phase.permissive,
+                   coordinated=intersection.coordinated(phase))
 
     @property
     def duration_s(self) -> float:

@@ -180,8 +180,7 @@ def retime(corridor: Corridor, flows: Flows, current_plan: Plan | None, limits: 
         timings.append(IntersectionTiming(
             intersection_id=n.intersection.id, cycle_s=cycle, offset_s=0.0,
             phases=tuple(
-                PhaseTiming(phase=p.name, green_s=g, yellow_s=p.yellow_s, all_red_s=p.all_red_s,
-                            movements=p.phase.movements, permissive=p.phase.permissive)
+                PhaseTiming.of(n.intersection, p.phase, g, p.yellow_s, p.all_red_s)
                 for p, g in zip(n.model.phases, greens, strict=True)
             ),
         ))

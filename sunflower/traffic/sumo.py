@@ -499,8 +499,7 @@ def timing_from_program(intersection: Intersection, phases: list[tuple[float, st
     return IntersectionTiming(
         intersection_id=intersection.id, cycle_s=cycle, offset_s=(offset_s + lead) % cycle,
         phases=tuple(
-            PhaseTiming(phase=p.name, green_s=s.green, yellow_s=s.yellow, all_red_s=s.all_red,
-                        movements=p.movements, permissive=p.permissive)
+            PhaseTiming.of(intersection, p, s.green, s.yellow, s.all_red)
             for p, s in zip(intersection.phases, stages, strict=True)
         ),
     )

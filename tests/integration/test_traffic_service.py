@@ -363,20 +363,26 @@ def test_an_override_goes_into_force_as_a_new_version_and_holds_against_batches(
     assert _audited(corridor.id)[-1] == (engineer.audit_name, "override_plan", "incident on J3, flush eastbound")
 
 
-def test_an_override_that_breaks_a_minimum_green_is_refused_naming_it_and_changes_nothing(traffic, corridor,
-                                                                                          engineer, minutes):
+@pytest.mark.parametrize(("phase", "key", "value"), [
+    (0, "green_s", 2.0),  # below P1's minimum green
+    (2, "coordinated", True),  # the side street's phase does not carry the band
+    (0, "coordinated", False),
+])
+def test_an_override_that_breaks_the_corridor_rules_is_refused_naming_it_and_changes_nothing(
+        traffic, corridor, engineer, minutes, phase, key, value):
     # given
     traffic.ingest(batch_for(corridor, "b1", minutes(0)))
     plan, _ = traffic.current_plan(corridor.id)
     data = plan_dict(plan)
-    data["intersections"][1]["phases"][0]["green_s"] = 2.0
+    assert data["intersections"][1]["phases"][phase][key] != value
+    data["intersections"][1]["phases"][phase][key] = value
     before = _traffic_items()
 
     # when / then
     with pytest.raises(ValidationFailed) as caught:
         traffic.override(engineer, corridor.id, json.dumps(data), "try it")
     fields = [p.field for p in caught.value.problems]
-    assert "intersections[1].phases[0].green_s" in fields
+    assert f"intersections[1].phases[{phase}].{key}" in fields
     assert _traffic_items() == before
 
 

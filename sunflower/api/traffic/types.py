@@ -61,6 +61,8 @@ class PhaseTimingType:
     all_red_s: float
     movements: list[str] = strawberry.field(description="Movements with protected green (SUMO 'G').")
     permissive_movements: list[str] = strawberry.field(description="Movements with permitted green (SUMO 'g').")
+    coordinated: bool = strawberry.field(description="Carries the arterial band: runs to its yield point every "
+                                                     "cycle; the other phases are actuated within their green.")
 
 
 @strawberry.type(name="TrafficIntersectionTiming")
@@ -130,7 +132,8 @@ class PlanType(relay.Node):
                 IntersectionTimingType(
                     intersection_id=t.intersection_id, cycle_s=t.cycle_s, offset_s=t.offset_s,
                     phases=[PhaseTimingType(name=p.phase, green_s=p.green_s, yellow_s=p.yellow_s, all_red_s=p.all_red_s,
-                                            movements=list(p.movements), permissive_movements=list(p.permissive))
+                                            movements=list(p.movements), permissive_movements=list(p.permissive),
+                                            coordinated=p.coordinated)
                             for p in t.phases],
                 )
                 for t in plan.timings

@@ -26,6 +26,7 @@ def test_plan_json_has_per_intersection_cycle_offset_and_ordered_phases(corridor
             assert {"green_s", "yellow_s", "all_red_s", "movements"} <= set(p)
         assert sum(p["green_s"] + p["yellow_s"] + p["all_red_s"] for p in item["phases"]) == item["cycle_s"]
     assert data["intersections"][0]["phases"][0]["movements"] == ["EB_T", "WB_T"]
+    assert [[p["coordinated"] for p in item["phases"]] for item in data["intersections"]] == [[True, False, False]] * 3
     assert data["reasons"] and plan_dict(plan)["reasons"][0]["code"] == "flows"
 
 

@@ -23,8 +23,7 @@ def _fixed_plan(corridor, cycle: float, version: int = 3) -> Plan:
         green = (cycle - model.lost_time_s - sum(p.min_green_s for p in model.phases))
         greens = [p.min_green_s + (green if k == 0 else 0) for k, p in enumerate(model.phases)]
         timings.append(IntersectionTiming(intersection_id=i.id, cycle_s=cycle, offset_s=0.0, phases=tuple(
-            PhaseTiming(phase=p.name, green_s=g, yellow_s=p.yellow_s, all_red_s=p.all_red_s,
-                        movements=p.phase.movements, permissive=p.phase.permissive)
+            PhaseTiming.of(i, p.phase, g, p.yellow_s, p.all_red_s)
             for p, g in zip(model.phases, greens, strict=True))))
     return Plan(corridor_id=corridor.id, version=version, created_at=flows_for(corridor).window_end, cycle_s=cycle,
                 timings=tuple(timings))
