@@ -11,7 +11,7 @@ from xml.sax.saxutils import quoteattr
 
 from sunflower.traffic.models import Corridor, Intersection, IntersectionTiming, Plan
 
-GREEN, PERMISSIVE, YELLOW, RED, OFF = "G", "g", "y", "r", "O"
+GREEN, PERMISSIVE, YELLOW, RED, STOP_THEN_GO, OFF = "G", "g", "y", "r", "s", "O"
 
 
 def plan_dict(plan: Plan) -> dict:
@@ -55,17 +55,19 @@ def plan_json(plan: Plan, *, indent: int | None = 2) -> str:
 def sumo_phases(intersection: Intersection, timing: IntersectionTiming) -> list[tuple[float, str]]:
     """(duration, state) per SUMO phase: each stage's green, then its yellow and all-red.
 
-    A movement served by a stage and the next keeps its green through the clearance between them;
-    links of no movement stay as they are signalled off ('O').
+    A movement served by a stage and the next keeps its green through the clearance between them; a
+    movement the phase lets turn on red shows 's' while red; links of no movement stay signalled off ('O').
     """
     if intersection.sumo_link_count <= 0:
         raise ValueError(f"intersection {intersection.id} has no SUMO signal links")
     links: dict[str, tuple[int, ...]] = {m.name: m.link_indices for m in intersection.movements}
     n = intersection.sumo_link_count
     mapped = {k for idx in links.values() for k in idx}
+    on_red = {p.name: {k for m in p.turn_on_red for k in links[m]} for p in intersection.phases}
 
-    def state(chars: dict[int, str]) -> str:
-        return "".join(chars.get(k, RED if k in mapped else OFF) for k in range(n))
+    def state(chars: dict[int, str], stage) -> str:
+        go = on_red.get(stage.phase, set())
+        return "".join(chars.get(k, (STOP_THEN_GO if k in go else RED) if k in mapped else OFF) for k in range(n))
 
     def green_chars(stage) -> dict[int, str]:
         out = {}
@@ -83,12 +85,12 @@ def sumo_phases(intersection: Intersection, timing: IntersectionTiming) -> list[
         now = green_chars(stage)
         nxt = green_chars(phases[(k + 1) % len(phases)])
         if stage.green_s > 0:
-            out.append((stage.green_s, state(now)))
+            out.append((stage.green_s, state(now, stage)))
         keep = {link: char for link, char in now.items() if link in nxt}
         if stage.yellow_s > 0:
-            out.append((stage.yellow_s, state({**{link: YELLOW for link in now}, **keep})))
+            out.append((stage.yellow_s, state({**{link: YELLOW for link in now}, **keep}, stage)))
         if stage.all_red_s > 0:
-            out.append((stage.all_red_s, state(keep)))
+            out.append((stage.all_red_s, state(keep, stage)))
     return out
 
 

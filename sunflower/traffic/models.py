@@ -68,6 +68,9 @@ class Phase(_Model):
     name: str
     movements: tuple[str, ...]  # protected (SUMO 'G')
     permissive: tuple[str, ...] = ()  # permitted, yielding (SUMO 'g')
+    # red, but may turn after stopping while this phase and its clearance run: China's road traffic law lets
+    # right turns go on red unless an arrow says otherwise (SUMO 's', netconvert's traffic_light_right_on_red)
+    turn_on_red: tuple[str, ...] = ()
     min_green_s: float = Field(default=5.0, ge=0)
     ped_crossing_m: float = Field(default=0.0, ge=0)  # pedestrians cross this far during the green
     max_green_s: float | None = Field(default=None, gt=0)
@@ -102,8 +105,10 @@ class Intersection(_Model):
             if unknown := set(lane.movements) - known:
                 raise ValueError(f"lane {lane.id}: unknown movements {sorted(unknown)}")
         for phase in self.phases:
-            if unknown := set(phase.served) - known:
+            if unknown := set(phase.served + phase.turn_on_red) - known:
                 raise ValueError(f"phase {phase.name}: unknown movements {sorted(unknown)}")
+            if both := set(phase.served) & set(phase.turn_on_red):
+                raise ValueError(f"phase {phase.name}: {sorted(both)} cannot be green and turn on red at once")
         phase_names = [p.name for p in self.phases]
         if len(set(phase_names)) != len(phase_names):
             raise ValueError(f"intersection {self.id}: duplicate phase names")

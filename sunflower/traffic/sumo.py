@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sunflower.traffic.errors import InvalidCorridor
+from sunflower.traffic.export import STOP_THEN_GO
 from sunflower.traffic.models import (
     Corridor,
     Detector,
@@ -455,13 +456,15 @@ def _intersection(net, tls, node_id, art: _Arterial, fwd_label, rev_label, posit
     last_state = stages[-1].state
     previous_green = {by_link[i] for i, c in enumerate(last_state) if c in GREEN_CHARS and i in by_link}
     for s, stage in enumerate(stages):
-        protected, permissive = [], []
+        protected, permissive, on_red = [], [], []
         for m in movements:
             chars = {stage.state[i] for i in m.link_indices}
             if chars <= {"G"}:
                 protected.append(m.name)
             elif chars <= set(GREEN_CHARS):
                 permissive.append(m.name)
+            elif chars == {STOP_THEN_GO}:
+                on_red.append(m.name)
         crossing = 0.0
         for mname in protected:
             m = move_by_name[mname]
@@ -472,7 +475,7 @@ def _intersection(net, tls, node_id, art: _Arterial, fwd_label, rev_label, posit
                 if 50 <= _angle_between(bearing, h) <= 130:
                     crossing = max(crossing, width)
         our_phases.append(Phase(
-            name=f"P{s + 1}", movements=tuple(protected), permissive=tuple(permissive),
+            name=f"P{s + 1}", movements=tuple(protected), permissive=tuple(permissive), turn_on_red=tuple(on_red),
             min_green_s=VEHICLE_MIN_GREEN_S, ped_crossing_m=round(crossing, 1),
         ))
         previous_green = set(protected) | set(permissive)

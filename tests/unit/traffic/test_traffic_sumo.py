@@ -1,6 +1,7 @@
 """The shipped Hanan 2nd Avenue scenario imported from its SUMO network (needs sumolib, the [sim] extra)."""
 
 import json
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -36,6 +37,9 @@ def test_links_become_movements_and_phases(hanan2):
     assert {"EB_T", "WB_T"} <= set(p1.movements) and {"EB_L", "WB_L"} <= set(p1.permissive)
     assert set(p2.movements) == {"EB_L", "WB_L"} and p2.omittable
     assert {"NB_T", "SB_T"} <= set(p3.movements) and p3.ped_crossing_m > p1.ped_crossing_m > 0
+    # right turns on red: the side streets' while the avenue runs, the avenue's while the side streets do,
+    # but not into a street a protected left is turning into
+    assert set(p1.turn_on_red) == set(p2.turn_on_red) == {"NB_R", "SB_R"} and set(p3.turn_on_red) == {"EB_R", "WB_R"}
     # the T junction's lagging eastbound through
     j3 = hanan2.intersection("J3")
     assert "EB_T" in j3.phases[0].movements and "EB_T" in j3.phases[1].movements
@@ -48,14 +52,35 @@ def test_every_signalled_approach_lane_has_a_detector(hanan2):
     assert len(root.findall("inductionLoop")) == len(hanan2.detectors)
 
 
-def test_the_network_program_round_trips_through_plan_v0(hanan2):
-    plan = sumo.imported_plan(hanan2, NET)
+@pytest.fixture(scope="module")
+def without_right_on_red(tmp_path_factory) -> Path:
+    """The same avenue built with netconvert's plain traffic lights (no right turn on red)."""
+    import sumo as eclipse_sumo
+
+    work = tmp_path_factory.mktemp("plain")
+    nodes = (SCENARIO / "hanan2.nod.xml").read_text(encoding="utf-8")
+    (work / "plain.nod.xml").write_text(nodes.replace("traffic_light_right_on_red", "traffic_light"), encoding="utf-8")
+    net = work / "plain.net.xml"
+    subprocess.run([str(Path(eclipse_sumo.SUMO_HOME) / "bin" / "netconvert"), "-n", str(work / "plain.nod.xml"),
+                    "-e", str(SCENARIO / "hanan2.edg.xml"), "-x", str(SCENARIO / "hanan2.con.xml"),
+                    "--no-turnarounds", "true", "-o", str(net)], check=True, capture_output=True)
+    return net
+
+
+@pytest.mark.parametrize("which", ["shipped", "without_right_on_red"])
+def test_the_network_program_round_trips_through_plan_v0(request, which):
+    path = NET if which == "shipped" else request.getfixturevalue(which)
+    corridor = sumo.import_corridor(path)
+    plan = sumo.imported_plan(corridor, path)
     assert plan.version == 0 and plan.source == "imported" and plan.cycle_s == 90
-    net = sumo.read_net(NET)
-    for i in hanan2.intersections:
+    net = sumo.read_net(path)
+    states = set()
+    for i in corridor.intersections:
         program = list(net.getTLS(i.sumo_tls_id).getPrograms().values())[0]
         original = [(float(p.duration), p.state) for p in program.getPhases()]
         assert sumo_phases(i, plan.timing(i.id)) == original
+        states |= {c for _, state in original for c in state}
+    assert ("s" in states) == (which == "shipped")
 
 
 def test_a_named_sub_corridor_and_a_bad_junction(hanan2):
