@@ -310,6 +310,7 @@ def test_a_controller_fetches_the_plan_with_an_etag_and_gets_304_until_it_change
     assert first.json()["version"] == 1 and [i["id"] for i in first.json()["intersections"]] == ["J1", "J2", "J3"]
     assert set(first.json()["intersections"][0]["phases"][0]) >= {"name", "green_s", "yellow_s", "all_red_s",
                                                                   "movements"}
+    assert first.json()["intersections"][0]["phases"][0]["coordinated"] is True  # P1 carries the band
     # when it asks again with the ETag it has
     same = _get_plan(api, controller, **{"If-None-Match": etag})
     assert (same.status_code, same.content, same.headers["etag"]) == (304, b"", etag)
