@@ -15,8 +15,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 PDF = b"%PDF-1.7\n" + b"1" * 2048
 
 
-
-
 @pytest.fixture
 def people(api):
     """The chart: district government (mayor) > general office (go-1), housing (h-1), water (w-1), finance (f-1),

@@ -3,7 +3,6 @@ and the signed device endpoints (sensors post batches, controllers fetch the pla
 
 import json
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import boto3
@@ -18,7 +17,7 @@ from sunflower.common.settings import get_settings
 
 pytest.importorskip("scipy", reason="retiming needs the [sim] extra (numpy, scipy)")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "traffic"))
-from traffic_factories import PEAK, batch_for, make_corridor
+from traffic_factories import PEAK, batch_for, make_corridor, recent_minutes
 
 CORRIDOR = "hanan2-test"
 HEAVIER = {**PEAK, "EB_0": 1300.0, "EB_1": 1300.0, "NB_0": 500.0, "SB_0": 480.0}
@@ -44,8 +43,7 @@ def corridor(api, engineer):
 
 @pytest.fixture
 def minutes():
-    base = utc_now().replace(second=0, microsecond=0) - timedelta(minutes=40)
-    return lambda k: base + timedelta(minutes=k)
+    return recent_minutes()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from sunflower.local.pump import EventPump, KinesisSource
 
 pytest.importorskip("scipy", reason="retiming needs the [sim] extra (numpy, scipy)")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "traffic"))
-from traffic_factories import batch_for, make_corridor
+from traffic_factories import batch_for, make_corridor, recent_minutes
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -39,13 +39,7 @@ def corridor(local_cloud):
 
 @pytest.fixture
 def minutes():
-    """Whole minutes in the recent past, within the corridor's rolling window."""
-    from datetime import timedelta
-
-    from sunflower.common.clock import utc_now
-
-    base = utc_now().replace(second=0, microsecond=0) - timedelta(minutes=40)
-    return lambda k: base + timedelta(minutes=k)
+    return recent_minutes()
 
 
 @dataclasses.dataclass

@@ -41,11 +41,8 @@ DRAFTER, CLERK, MAYOR = official("h-1"), official("go-1"), official("mayor")
 WATER, FINANCE, EDUCATION, OUTSIDER = official("w-1"), official("f-1"), official("e-1"), official("x-1")
 
 
-
 def district(y, m, d, h=10, minute=0) -> datetime:
     return datetime(y, m, d, h, minute, tzinfo=UTC) - timedelta(hours=8)
-
-
 
 
 @pytest.fixture

@@ -61,8 +61,6 @@ def boundary(ident: str, when: str, action: str, *, kind: str = "timeDuration", 
       <bpmn:endEvent id="{ident}_end"><bpmn:incoming>{ident}_f</bpmn:incoming></bpmn:endEvent>"""
 
 
-
-
 ADMIN = Principal("admin-1", roles=frozenset({Role.ADMIN}))
 CLERK = Principal("clerk-1", roles=frozenset({Role.OFFICIAL}))
 

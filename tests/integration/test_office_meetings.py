@@ -35,11 +35,8 @@ def official(ident: str) -> Principal:
 CHAIR, HOUSING, WATER, FINANCE, OUTSIDER = official("mayor"), official("h-1"), official("w-1"), official("f-1"), official("x-1")
 
 
-
 def district(y, m, d, h=10, minute=0) -> datetime:
     return datetime(y, m, d, h, minute, tzinfo=UTC) - timedelta(hours=8)
-
-
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ def official(ident: str) -> Principal:
     return Principal(ident, roles=frozenset({Role.OFFICIAL}))
 
 
-
 def district(y, m, d, h=10) -> datetime:
     return datetime(y, m, d, h, tzinfo=UTC) - timedelta(hours=8)
 

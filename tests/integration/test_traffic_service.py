@@ -35,7 +35,7 @@ from sunflower.traffic.records import Outcome, PinMode
 
 pytest.importorskip("scipy", reason="retiming needs the [sim] extra (numpy, scipy)")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "traffic"))
-from traffic_factories import PEAK, batch_for, make_corridor
+from traffic_factories import PEAK, batch_for, make_corridor, recent_minutes
 
 pytestmark = pytest.mark.usefixtures("local_cloud")
 
@@ -63,9 +63,7 @@ def corridor(traffic, engineer):
 
 @pytest.fixture
 def minutes():
-    """Interval starts on whole minutes in the recent past, so every batch is in time and none overlaps."""
-    base = utc_now().replace(second=0, microsecond=0) - timedelta(minutes=40)
-    return lambda k: base + timedelta(minutes=k)
+    return recent_minutes()
 
 
 def _traffic_items() -> list[dict]:

@@ -18,6 +18,15 @@ from sunflower.traffic.models import (
 NOW = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 08:00 in Harbin
 
 
+def recent_minutes():
+    """k -> an interval start on a whole minute in the recent past (k = 0 is 40 minutes ago), so every
+    batch is in time for the corridor's rolling window and none overlaps."""
+    from sunflower.common.clock import utc_now
+
+    base = utc_now().replace(second=0, microsecond=0) - timedelta(minutes=40)
+    return lambda k: base + timedelta(minutes=k)
+
+
 def intersection(iid: str, position_m: float) -> Intersection:
     """Two-lane arterial each way with an eastbound left bay; one-lane cross street; three phases."""
     return Intersection(
