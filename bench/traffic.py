@@ -3,6 +3,7 @@ and SUMO's own tlsCycleAdaptation.py + tlsCoordinator.py, on the same seeds.
 
 Run: sunflower bench traffic [--net NET.net.xml --routes ROUTES.rou.xml] [--corridor J1,J2,...]
                              [--seeds 1,2,3] [--on-batch pure|MODULE:FACTORY] [--cycle LOW,HIGH]
+                             [--scale FACTOR]
 Without --net/--routes it runs the shipped Hanan 2nd Avenue scenario (8 signals, 55 km/h, eastbound
 morning peak). It imports the corridor from the network, places an induction loop on every signalled
 approach lane and, for the "sunflower" variant, sends a sensor batch every --batch-s seconds (readings
@@ -19,6 +20,8 @@ default) applies the same plans as fixed-time programs. By default every batch t
 (bench/traffic_handler.py: the traffic queue and functions/traffic_batch.py in the embedded cloud, the plan
 in force read back); `--on-batch pure` calls sunflower.traffic.engine.ingest directly (the same plans),
 and --on-batch MODULE:FACTORY plugs in anything else, FACTORY(corridor, initial_plan) -> on_batch.
+--scale scales the demand of every variant alike (SUMO's own --scale: vehicles dropped or cloned at
+random), SUMO's tools included, to see how the plans hold up as traffic grows or falls.
 
 Figures are over vehicles whose planned departure falls in [--warmup-s, last departure]; time loss and
 travel time count from the planned departure, so insertion delay is included. Stops are SUMO's
@@ -117,6 +120,7 @@ class Setup:
     batch_s: float
     on_batch_spec: str
     peak: str = "forward"
+    scale: float = 1.0  # demand factor (SUMO's --scale), for every variant and SUMO's tools alike
     pedestrians: bool = False  # the routes or the network carry pedestrians (then their minimum greens apply)
     notes: list[str] = field(default_factory=list)
 
@@ -172,13 +176,15 @@ def _keep_only(path: Path, only: set[str]) -> None:
     tree.write(path)
 
 
-def sumo_coordinated_additional(setup_net: str, routes: str, work: Path, begin: float, only: set[str]) -> list[str]:
+def sumo_coordinated_additional(setup_net: str, routes: str, work: Path, begin: float, only: set[str],
+                                scale: float = 1.0) -> list[str]:
     """SUMO's tools: Webster cycles for the peak hour (one cycle for all, -u), then offsets by tlsCoordinator."""
     home = sumo_home()
     env = {**os.environ, "SUMO_HOME": str(home)}
     vehicles = work / "vehicles.rou.xml"  # the tools read <vehicle>s with routes, so expand flows first
     subprocess.run([str(home / "bin" / "duarouter"), "-n", setup_net, "-r", routes, "-o", str(vehicles), "--seed", "42",
-                    "--no-step-log", "--no-warnings", "--ignore-errors"], check=True, capture_output=True, env=env)
+                    "--scale", f"{scale:g}", "--no-step-log", "--no-warnings", "--ignore-errors"],
+                   check=True, capture_output=True, env=env)
     cycle = work / "sumo_cycle.add.xml"
     subprocess.run([sys.executable, str(home / "tools" / "tlsCycleAdaptation.py"), "-n", setup_net, "-r", str(vehicles),
                     "-b", str(begin), "-u", "-o", str(cycle)], check=True, capture_output=True, env=env)
@@ -202,7 +208,7 @@ def prepare(args, work: Path) -> Setup:
     actuated_additional(args.net, actuated, only)
     end = args.end_s or last_departure(args.routes)
     begin = args.warmup_s if args.warmup_s < end else 0.0
-    coordinated = sumo_coordinated_additional(args.net, args.routes, work, begin, only)
+    coordinated = sumo_coordinated_additional(args.net, args.routes, work, begin, only, args.scale)
     return Setup(
         net=args.net, routes=args.routes, work=str(work), corridor=corridor, plan0=plan0,
         detectors_file=str(detectors),
@@ -210,7 +216,7 @@ def prepare(args, work: Path) -> Setup:
                     "sunflower_fixed": []},
         pedestrians=has_pedestrians(args.net, args.routes),
         begin_measure=begin, end_departures=end, reading_s=args.reading_s, batch_s=args.batch_s,
-        on_batch_spec=args.on_batch,
+        on_batch_spec=args.on_batch, scale=args.scale,
     )
 
 
@@ -535,8 +541,9 @@ def run_one(setup: Setup, variant: str, seed: int) -> dict:
     tripinfo = Path(setup.work) / f"tripinfo-{tag}.xml"
     adds = [setup.detectors_file, *setup.additional[variant]]
     cmd = [str(home / "bin" / "sumo"), "-n", setup.net, "-r", setup.routes, "-a", ",".join(adds),
-           "--seed", str(seed), "--tripinfo-output", str(tripinfo), "--tripinfo-output.write-unfinished",
-           "--no-step-log", "--no-warnings", "--duration-log.disable", "--time-to-teleport", "300"]
+           "--seed", str(seed), "--scale", f"{setup.scale:g}", "--tripinfo-output", str(tripinfo),
+           "--tripinfo-output.write-unfinished", "--no-step-log", "--no-warnings", "--duration-log.disable",
+           "--time-to-teleport", "300"]
     with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # traci prints its connect retries
         traci.start(cmd, label=tag)
     conn = traci.getConnection(tag)
@@ -816,6 +823,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="MODULE:FACTORY, FACTORY(corridor, plan0) -> on_batch(batch); default: every batch "
                              "through the queue and functions/traffic_batch.py in the embedded cloud; "
                              "'pure' calls sunflower.traffic.engine.ingest directly")
+    parser.add_argument("--scale", type=_positive, default=1.0,
+                        help="demand factor for every variant (SUMO's --scale), e.g. 1.1 for 10 %% growth")
     parser.add_argument("--work-dir", default=None, help="keep the generated files here")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s]
@@ -850,7 +859,7 @@ def main(argv: list[str] | None = None) -> None:
     header = (f"{'variant':<18}{'time loss s':>12}{'travel s':>10}{'stops/veh':>10}{'art. stops':>11}"
               f"{'(off-peak)':>11}{'band s':>8}{'vehicles':>9}{'plans':>7}")
     print(f"peak direction: {results[0]['peak']}; seeds {seeds}; counted departures "
-          f"{setup.begin_measure:g}-{setup.end_departures:g} s")
+          f"{setup.begin_measure:g}-{setup.end_departures:g} s; demand x{setup.scale:g}")
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -891,6 +900,13 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         print(json.dumps({k: (None if isinstance(r[k], float) and math.isnan(r[k]) else r[k]) for k in KEYS}))
     print(json.dumps({"retime_ms_10": {"p50": round(p50, 1), "p99": round(p99, 1)}}))
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
 
 
 def _run_job(job):

@@ -53,3 +53,35 @@ def test_the_bench_runs_every_variant_on_a_generated_network(network, tmp_path):
         assert row["mean_travel_time_s"] > row["mean_time_loss_s"] >= 0
     assert rows["sunflower"]["bandwidth_s"] > 0  # Sunflower's plans reached the signals and made a green band
     assert "retime_ms_10" in lines[-1]
+
+
+def _bench(net: Path, routes: Path, work: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "traffic.py"), "--net", str(net), "--routes", str(routes),
+         "--seeds", "1", "--warmup-s", "120", "--on-batch", "pure", "--work-dir", str(work), *extra],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+
+
+def _vehicles(out: str, variant: str) -> int:
+    row = next(line for line in out.splitlines() if line.startswith(variant + " "))
+    return int(row.split()[-2])
+
+
+def test_scale_changes_the_demand_every_variant_sees(network, tmp_path):
+    net, routes = network
+    full = _bench(net, routes, tmp_path / "full", "--variants", "static,sumo_coordinated")
+    half = _bench(net, routes, tmp_path / "half", "--variants", "static,sumo_coordinated", "--scale", "0.5")
+    assert full.returncode == half.returncode == 0, half.stderr
+    assert "demand x0.5" in half.stdout
+    for variant in ("static", "sumo_coordinated"):
+        assert 0.35 < _vehicles(half.stdout, variant) / _vehicles(full.stdout, variant) < 0.65
+    # SUMO's tools timed the signals for the demand they were given, too
+    assert (tmp_path / "half" / "sumo_cycle.add.xml").read_text() != (tmp_path / "full" / "sumo_cycle.add.xml").read_text()
+
+
+def test_scale_must_be_positive(network, tmp_path):
+    net, routes = network
+    out = _bench(net, routes, tmp_path, "--scale", "0")
+    assert out.returncode == 2
+    assert "--scale: must be above 0, got 0" in out.stderr
