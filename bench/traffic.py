@@ -177,7 +177,7 @@ def _keep_only(path: Path, only: set[str]) -> None:
 
 
 def sumo_coordinated_additional(setup_net: str, routes: str, work: Path, begin: float, only: set[str],
-                                scale: float = 1.0) -> list[str]:
+                                scale: float) -> list[str]:
     """SUMO's tools: Webster cycles for the peak hour (one cycle for all, -u), then offsets by tlsCoordinator."""
     home = sumo_home()
     env = {**os.environ, "SUMO_HOME": str(home)}
